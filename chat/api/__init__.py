@@ -1,0 +1,1 @@
+"""REST edge: routes, request schemas, errors and the OpenAPI document."""

@@ -1,0 +1,111 @@
+"""``/v1/messages``: the unified send, read one message, cancel a scheduled one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import AnyHttpUrl, BaseModel, Field, field_validator, model_validator
+
+from chat.api.common import Strict
+from chat.api.routing import Ctx, Reply, Router
+from chat.domain.content import Content
+from chat.domain.enums import ChannelType
+from chat.services.sending import Recipient, SendRequest
+
+router = Router("messages")
+
+
+class To(Strict):
+    contact_id: str | None = Field(default=None, max_length=80)
+    address: str | None = Field(default=None, min_length=1, max_length=512)
+    substitutions: dict[str, str | int | float | bool] | None = None
+    correlation_id: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> To:
+        if bool(self.contact_id) == bool(self.address):
+            raise ValueError("give exactly one of contact_id or address")
+        return self
+
+
+class SendBody(Strict):
+    channel: ChannelType
+    to: To | list[To]
+    content: Content
+    send_at: datetime | None = None
+    client_message_id: str | None = Field(default=None, min_length=1, max_length=200)
+    callback_data: Any = None
+    notify_url: AnyHttpUrl | None = None
+
+    @field_validator("to")
+    @classmethod
+    def _recipients(cls, value: To | list[To]) -> To | list[To]:
+        if isinstance(value, list) and not 1 <= len(value) <= 1000:
+            raise ValueError("between 1 and 1000 recipients")
+        return value
+
+    @field_validator("send_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class SentMessage(BaseModel):
+    message_id: str
+    conversation_id: str
+    status: str
+    correlation_id: str | None
+
+
+class SendResult(BaseModel):
+    messages: list[SentMessage]
+
+
+@router.route(
+    "POST", "/v1/messages", summary="Send on any channel to one or many recipients",
+    body=SendBody, response=SendResult, status=202,
+)
+async def send_message(ctx: Ctx) -> Any:
+    body: SendBody = ctx.body
+    targets = body.to if isinstance(body.to, list) else [body.to]
+    req = SendRequest(
+        channel_type=body.channel.value,
+        recipients=[
+            Recipient(t.contact_id, t.address, t.substitutions, t.correlation_id) for t in targets
+        ],
+        content=body.content.model_dump(mode="json", exclude_none=True),
+        send_at=body.send_at,
+        client_message_id=body.client_message_id,
+        callback_data=body.callback_data,
+        notify_url=str(body.notify_url) if body.notify_url else None,
+        author_type="agent" if ctx.principal and ctx.principal.agent_id else "system",
+        author_id=ctx.principal.agent_id if ctx.principal else None,
+    )
+    posted = await ctx.services.sender.send(ctx.workspace_id, req)
+    return Reply(
+        {
+            "messages": [
+                {
+                    "message_id": p.message["id"],
+                    "conversation_id": p.message["conversation_id"],
+                    "status": p.message["status"],
+                    "correlation_id": p.message["correlation_id"],
+                }
+                for p in posted
+            ]
+        },
+        202,
+    )
+
+
+@router.route("GET", "/v1/messages/{message_id}", summary="A message with its status history and delivery attempts")
+async def get_message(ctx: Ctx) -> Any:
+    return await ctx.services.messages.get(ctx.workspace_id, ctx.path["message_id"])
+
+
+@router.route("DELETE", "/v1/messages/{message_id}", summary="Cancel a message that is still scheduled")
+async def cancel_message(ctx: Ctx) -> Any:
+    return await ctx.services.messages.cancel(ctx.workspace_id, ctx.path["message_id"])

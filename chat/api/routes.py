@@ -1,0 +1,17 @@
+"""Every REST route of the app, in one list."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from chat.api import conversations, messages, system
+from chat.api.routing import Router, starlette_routes
+
+ROUTERS: list[Router] = [
+    messages.router,
+    conversations.router,
+]
+
+
+def all_routes() -> list[BaseRoute]:
+    return [*system.routes(ROUTERS), *starlette_routes(ROUTERS)]

@@ -1,0 +1,108 @@
+"""The composition root: builds every service once and the ASGI app around them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+from starlette.applications import Starlette
+from starlette.types import ASGIApp
+
+from chat.api import errors, routes
+from chat.bus import Bus
+from chat.db.engine import Database
+from chat.domain.enums import ChannelType
+from chat.listeners.scheduled import ReleaseScheduled
+from chat.listeners.webhook_delivery import WebhookDelivery
+from chat.services import outbox
+from chat.services.agents import Agents
+from chat.services.channels import Channels
+from chat.services.contacts import Contacts
+from chat.services.container import Services
+from chat.services.conversations import Conversations
+from chat.services.events import Events
+from chat.services.inbox import Inbox
+from chat.services.instance import shared_secret
+from chat.services.messages import Messages
+from chat.services.sending import Sender
+from chat.services.webhooks import Webhooks
+from chat.services.workspaces import Workspaces
+from chat.settings import Settings
+from chat.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What lives for the app's lifespan, reachable from tests."""
+
+    services: Services
+    worker: Worker
+    http: httpx.AsyncClient
+
+
+async def build_services(settings: Settings, db: Database) -> Services:
+    bus = Bus()
+    secret_key = settings.secret_key or await shared_secret(db, "secret_key")
+    conversations = Conversations(db, bus)
+    return Services(
+        settings=settings,
+        secret_key=secret_key,
+        db=db,
+        bus=bus,
+        workspaces=Workspaces(db),
+        agents=Agents(db, secret_key, settings.agent_token_ttl_seconds),
+        conversations=conversations,
+        messages=Messages(db, bus),
+        sender=Sender(conversations, sendable={ChannelType.INAPP.value}),
+        contacts=Contacts(db, bus),
+        channels=Channels(db, bus),
+        events=Events(db, bus),
+        webhooks=Webhooks(db, bus),
+        inbox=Inbox(db, bus),
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The REST app; its lifespan builds the services (``app.state.services``)."""
+    settings = settings or Settings()
+    return Starlette(
+        routes=routes.all_routes(),
+        exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
+        lifespan=_lifespan(settings),
+    )
+
+
+def create_asgi(settings: Settings | None = None) -> tuple[ASGIApp, Starlette]:
+    """What ``parley serve`` runs: Socket.IO in front of the REST app (and the REST app)."""
+    settings = settings or Settings()
+    app = create_app(settings)
+    return app, app
+
+
+def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        services = await build_services(settings, db)
+        http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+        worker = Worker(db, settings)
+        worker.register(outbox.WEBHOOK, WebhookDelivery(db, http, settings.webhook_timeout_seconds))
+        worker.register(outbox.RELEASE, ReleaseScheduled(db, services.bus))
+        services.bus.on_outbox_written(worker.wake)
+        app.state.services = services
+        app.state.runtime = Runtime(services, worker, http)
+        if settings.worker_enabled:
+            worker.start()
+        try:
+            yield
+        finally:
+            await worker.stop()
+            await http.aclose()
+            await db.dispose()
+
+    return lifespan

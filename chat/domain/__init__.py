@@ -1,0 +1,1 @@
+"""Pure domain types: enums, value objects and errors. No I/O here."""

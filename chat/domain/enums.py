@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ChannelType(StrEnum):
+    INAPP = "inapp"
+    SMS = "sms"
+    VOICE = "voice"
+    WHATSAPP = "whatsapp"
+    MESSENGER = "messenger"
+    TELEGRAM = "telegram"
+    WECHAT = "wechat"
+    TWITTER = "twitter"
+    EMAIL = "email"
+    APNS = "apns"
+    FCM = "fcm"
+    WNS = "wns"
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    SNOOZED = "snoozed"
+    RESOLVED = "resolved"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class AuthorType(StrEnum):
+    CONTACT = "contact"
+    AGENT = "agent"
+    BOT = "bot"
+    SYSTEM = "system"
+
+
+class MessageStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# A status never moves backwards; ``failed`` and ``cancelled`` are terminal.
+STATUS_RANK: dict[MessageStatus, int] = {
+    MessageStatus.SCHEDULED: 0,
+    MessageStatus.QUEUED: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.DELIVERED: 3,
+    MessageStatus.READ: 4,
+    MessageStatus.FAILED: 5,
+    MessageStatus.CANCELLED: 5,
+}
+
+
+def status_can_move(current: MessageStatus, new: MessageStatus) -> bool:
+    if current in (MessageStatus.FAILED, MessageStatus.CANCELLED):
+        return False
+    if new is MessageStatus.CANCELLED:
+        return current is MessageStatus.SCHEDULED
+    if new is MessageStatus.FAILED:
+        return current in (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.SENT)
+    return STATUS_RANK[new] > STATUS_RANK[current]
+
+
+class AgentRole(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+class AssigneeType(StrEnum):
+    AGENT = "agent"
+    BOT = "bot"

@@ -1,0 +1,1 @@
+"""What happens after a write: outbox handlers and bus subscribers."""

@@ -1,0 +1,40 @@
+"""The services of one running app, built once by the composition root (chat.app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from chat.bus import Bus
+from chat.db.engine import Database
+from chat.services.agents import Agents
+from chat.services.conversations import Conversations
+from chat.services.messages import Messages
+from chat.services.sending import Sender
+from chat.services.workspaces import Workspaces
+from chat.settings import Settings
+
+if TYPE_CHECKING:
+    from chat.services.channels import Channels
+    from chat.services.contacts import Contacts
+    from chat.services.events import Events
+    from chat.services.inbox import Inbox
+    from chat.services.webhooks import Webhooks
+
+
+@dataclass
+class Services:
+    settings: Settings
+    secret_key: str
+    db: Database
+    bus: Bus
+    workspaces: Workspaces
+    agents: Agents
+    conversations: Conversations
+    messages: Messages
+    sender: Sender
+    contacts: Contacts
+    channels: Channels
+    events: Events
+    webhooks: Webhooks
+    inbox: Inbox

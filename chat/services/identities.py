@@ -1,0 +1,65 @@
+"""Finding a contact by one of its channel addresses, or creating it."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.db import models as m
+from chat.domain.ids import new_id
+
+
+async def contact_for_address(
+    session: AsyncSession,
+    workspace_id: str,
+    channel_type: str,
+    address: str,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    external_id: str | None = None,
+) -> m.Contact:
+    """The contact that owns ``address`` on ``channel_type``; a new one if nobody does."""
+    contact = await session.scalar(
+        select(m.Contact)
+        .join(m.ContactIdentity, m.ContactIdentity.contact_id == m.Contact.id)
+        .where(
+            m.ContactIdentity.workspace_id == workspace_id,
+            m.ContactIdentity.channel_type == channel_type,
+            m.ContactIdentity.address == address,
+        )
+    )
+    if contact is not None:
+        return contact
+    if external_id is not None:
+        contact = await session.scalar(
+            select(m.Contact).where(
+                m.Contact.workspace_id == workspace_id, m.Contact.external_id == external_id
+            )
+        )
+    if contact is None:
+        contact = m.Contact(
+            id=new_id("ct"),
+            workspace_id=workspace_id,
+            external_id=external_id,
+            name=name,
+            email=email,
+            attributes={},
+        )
+        if channel_type == "sms" and address.startswith("+"):
+            contact.phone = address
+        if channel_type == "email" and email is None:
+            contact.email = address
+        session.add(contact)
+        await session.flush()
+    session.add(
+        m.ContactIdentity(
+            id=new_id("idn"),
+            workspace_id=workspace_id,
+            contact_id=contact.id,
+            channel_type=channel_type,
+            address=address,
+        )
+    )
+    await session.flush()
+    return contact

@@ -1,0 +1,95 @@
+"""Writing durable work into the outbox, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.db import models as m
+from chat.db.types import utcnow
+from chat.domain.ids import new_id
+from chat.services.views import iso
+
+WEBHOOK = "webhook"
+RELEASE = "release"
+DELIVER = "deliver"
+
+
+def enqueue(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    kind: str,
+    payload: dict[str, Any],
+    ref_id: str | None = None,
+    due_at: datetime | None = None,
+) -> m.OutboxEntry:
+    entry = m.OutboxEntry(
+        id=new_id("obx"),
+        workspace_id=workspace_id,
+        kind=kind,
+        ref_id=ref_id,
+        payload=payload,
+        due_at=due_at or utcnow(),
+    )
+    session.add(entry)
+    return entry
+
+
+def subscription_wants(sub: m.WebhookSubscription, event_type: str) -> bool:
+    wanted = sub.events or ["*"]
+    return any(
+        w == "*" or w == event_type or (w.endswith(".*") and event_type.startswith(w[:-1]))
+        for w in wanted
+    )
+
+
+async def enqueue_webhooks(
+    session: AsyncSession,
+    workspace_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    message_id: str | None = None,
+    notify_url: str | None = None,
+) -> int:
+    """One signed POST per interested subscription (and to ``notify_url``). Returns the count."""
+    envelope = {
+        "id": new_id("evt"),
+        "type": event_type,
+        "workspace_id": workspace_id,
+        "created_at": iso(utcnow()),
+        "data": data,
+    }
+    subs = (
+        await session.scalars(
+            select(m.WebhookSubscription).where(
+                m.WebhookSubscription.workspace_id == workspace_id,
+                m.WebhookSubscription.active.is_(True),
+            )
+        )
+    ).all()
+    count = 0
+    for sub in subs:
+        if subscription_wants(sub, event_type):
+            enqueue(
+                session,
+                workspace_id=workspace_id,
+                kind=WEBHOOK,
+                ref_id=message_id,
+                payload={"url": sub.url, "subscription_id": sub.id, "body": envelope},
+            )
+            count += 1
+    if notify_url:
+        enqueue(
+            session,
+            workspace_id=workspace_id,
+            kind=WEBHOOK,
+            ref_id=message_id,
+            payload={"url": notify_url, "subscription_id": None, "body": envelope},
+        )
+        count += 1
+    return count

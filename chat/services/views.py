@@ -1,0 +1,92 @@
+"""The JSON shapes of rows, shared by REST, sockets and webhooks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chat.db import models as m
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def message_view(msg: m.Message) -> dict[str, Any]:
+    return {
+        "id": msg.id,
+        "conversation_id": msg.conversation_id,
+        "seq": msg.seq,
+        "direction": msg.direction,
+        "author": {"type": msg.author_type, "id": msg.author_id},
+        "content": msg.content,
+        "status": msg.status,
+        "private": msg.private,
+        "client_message_id": msg.client_message_id,
+        "correlation_id": msg.correlation_id,
+        "callback_data": msg.callback_data,
+        "send_at": iso(msg.send_at),
+        "created_at": iso(msg.created_at),
+    }
+
+
+def conversation_view(conv: m.Conversation) -> dict[str, Any]:
+    assignee = (
+        {"type": conv.assignee_type, "id": conv.assignee_id} if conv.assignee_type else None
+    )
+    return {
+        "id": conv.id,
+        "contact_id": conv.contact_id,
+        "channel_id": conv.channel_id,
+        "channel_type": conv.channel_type,
+        "status": conv.status,
+        "assignee": assignee,
+        "last_seq": conv.last_seq,
+        "last_message_at": iso(conv.last_message_at),
+        "created_at": iso(conv.created_at),
+        "updated_at": iso(conv.updated_at),
+    }
+
+
+def identity_view(ident: m.ContactIdentity) -> dict[str, Any]:
+    return {
+        "id": ident.id,
+        "channel_type": ident.channel_type,
+        "address": ident.address,
+        "created_at": iso(ident.created_at),
+    }
+
+
+def contact_view(c: m.Contact, identities: list[m.ContactIdentity]) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "external_id": c.external_id,
+        "name": c.name,
+        "email": c.email,
+        "phone": c.phone,
+        "country": c.country,
+        "locale": c.locale,
+        "timezone": c.timezone,
+        "birthdate": c.birthdate.isoformat() if c.birthdate else None,
+        "attributes": c.attributes or {},
+        "identities": [identity_view(i) for i in identities],
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+    }
+
+
+def status_event_view(ev: m.MessageStatusEvent) -> dict[str, Any]:
+    return {"status": ev.status, "detail": ev.detail, "at": iso(ev.created_at)}
+
+
+def attempt_view(a: m.DeliveryAttempt) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "target": a.target,
+        "attempt": a.attempt,
+        "ok": a.ok,
+        "status_code": a.status_code,
+        "error": a.error,
+        "duration_ms": a.duration_ms,
+        "at": iso(a.created_at),
+    }

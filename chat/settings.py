@@ -1,0 +1,40 @@
+"""The only module that reads the environment (``PARLEY_*`` and an optional ``.env``)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./parley.db"
+    redis_url: str | None = None
+    # When unset, a secret is generated once and kept in the database so that every
+    # process sharing the database signs and checks tokens alike.
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+    max_body_bytes: int = 1024 * 1024
+    agent_token_ttl_seconds: int = 12 * 3600
+    session_token_ttl_seconds: int = 90 * 24 * 3600
+
+    # Outbox / webhook delivery.
+    worker_enabled: bool = True
+    worker_poll_seconds: float = 1.0
+    webhook_timeout_seconds: float = 10.0
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 3600.0
+    max_delivery_attempts: int = 8
+
+    # Real-time protection.
+    socket_rate_per_second: float = 20.0
+    socket_rate_burst: int = 40
+    socket_max_payload_bytes: int = 64 * 1024
+    typing_throttle_seconds: float = 1.0
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
