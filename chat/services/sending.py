@@ -45,11 +45,6 @@ class Sender:
         self.sendable = set(sendable)  # channel types with a working delivery path
 
     async def send(self, workspace_id: str, req: SendRequest) -> list[Posted]:
-        if req.channel_type not in self.sendable:
-            raise Unprocessable(
-                f"sending on '{req.channel_type}' is not available yet",
-                code="channel_not_supported",
-            )
 
         async def build(session: AsyncSession) -> list[NewMessage]:
             return await self._prepare(session, workspace_id, req)
@@ -71,6 +66,11 @@ class Sender:
             raise Unprocessable(
                 f"no '{req.channel_type}' channel is configured in this workspace",
                 code="channel_not_configured",
+            )
+        if req.channel_type not in self.sendable:
+            raise Unprocessable(
+                f"sending on '{req.channel_type}' is not available yet",
+                code="channel_not_supported",
             )
         batch: list[NewMessage] = []
         problems: list[dict[str, Any]] = []
