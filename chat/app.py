@@ -15,6 +15,7 @@ from chat.api import errors, routes
 from chat.bus import Bus
 from chat.db.engine import Database
 from chat.domain.enums import ChannelType
+from chat.metrics import CountResponses, Metrics
 from chat.listeners.scheduled import ReleaseScheduled
 from chat.listeners.webhook_delivery import WebhookDelivery
 from chat.services import outbox
@@ -70,11 +71,13 @@ async def build_services(settings: Settings, db: Database) -> Services:
 def create_app(settings: Settings | None = None) -> Starlette:
     """The REST app; its lifespan builds the services (``app.state.services``)."""
     settings = settings or Settings()
-    return Starlette(
+    app = Starlette(
         routes=routes.all_routes(),
         exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
         lifespan=_lifespan(settings),
     )
+    app.add_middleware(CountResponses, metrics=lambda: getattr(app.state, "metrics", None))
+    return app
 
 
 def create_asgi(settings: Settings | None = None) -> tuple[ASGIApp, Starlette]:
@@ -95,6 +98,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         worker.register(outbox.RELEASE, ReleaseScheduled(db, services.bus))
         services.bus.on_outbox_written(worker.wake)
         app.state.services = services
+        app.state.metrics = Metrics(db)
+        services.bus.subscribe(app.state.metrics.on_event)
         app.state.runtime = Runtime(services, worker, http)
         if settings.worker_enabled:
             worker.start()

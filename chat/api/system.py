@@ -45,8 +45,7 @@ async def ready(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    collect = getattr(request.app.state, "metrics", None)
-    body = collect() if collect else ""
+    body = await request.app.state.metrics.render()
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
 

@@ -1,0 +1,1 @@
+"""Bots: the bot API, NLU and the Rasa bridge. Never imports chat or connectors."""

@@ -1,0 +1,1 @@
+"""Provider connectors: one module per provider. Never imports chat or bots."""
