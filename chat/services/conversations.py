@@ -25,6 +25,7 @@ from chat.domain.enums import ChannelType, ConversationStatus, Direction, Messag
 from chat.domain.errors import BadRequest, NotFound
 from chat.domain.ids import new_id
 from chat.services import outbox
+from chat.services.message_store import GroupCommit, store_group
 from chat.services.views import conversation_view, message_view
 
 
@@ -63,9 +64,15 @@ class Conversations:
     def __init__(self, db: Database, bus: Bus) -> None:
         self.db = db
         self.bus = bus
+        self._group = GroupCommit(db, self._store_group, self._store_alone)
 
     async def post_message(self, new: NewMessage) -> Posted:
-        return (await self.post_messages([new]))[0]
+        """Store one message (joining a group commit with concurrent posts), then publish."""
+        result = await self._group.submit(new)
+        if isinstance(result, Exception):
+            raise result
+        await self._after_commit([result])
+        return result
 
     async def post_messages(self, batch: Sequence[NewMessage]) -> list[Posted]:
         """Store a batch in one transaction (all or nothing), then publish."""
@@ -82,20 +89,38 @@ class Conversations:
         the race, the transaction rolls back whole and runs again, and then every
         repeat finds its first message.
         """
+        results = await self._store_atomic(build)
+        await self._after_commit(results)
+        return results
+
+    async def _store_atomic(self, build: BatchBuilder) -> list[Posted]:
         for attempt in (1, 2):
             try:
                 async with self.db.write() as session:
                     batch = await build(session)
-                    results = [await self._store(session, new) for new in batch]
-                break
+                    return [await self._store(session, new) for new in batch]
             except IntegrityError:
                 if attempt == 2:
                     raise
+        raise AssertionError("unreachable")
+
+    async def _after_commit(self, results: Sequence[Posted]) -> None:
         if any(p.created for p in results):
             self.bus.outbox_written()
         for posted in results:
             await self.bus.publish(posted.events)
-        return results
+
+    async def _store_group(self, items: Sequence[NewMessage]) -> list[Posted | Exception]:
+        async with self.db.write() as session:
+            return await store_group(
+                session, items, self._conversation_for, _initial_status, status_payload, _posted
+            )
+
+    async def _store_alone(self, new: NewMessage) -> Posted:
+        async def given(_session: AsyncSession) -> Sequence[NewMessage]:
+            return [new]
+
+        return (await self._store_atomic(given))[0]
 
     async def _store(self, session: AsyncSession, new: NewMessage) -> Posted:
         if new.client_message_id:
@@ -192,7 +217,11 @@ class Conversations:
     ) -> m.Conversation:
         if new.conversation_id:
             conv = await session.get(m.Conversation, new.conversation_id)
-            if conv is None or conv.workspace_id != new.workspace_id:
+            if (
+                conv is None
+                or conv.workspace_id != new.workspace_id
+                or (new.contact_id is not None and conv.contact_id != new.contact_id)
+            ):
                 raise NotFound("conversation not found")
             if conv.status == ConversationStatus.RESOLVED and new.direction is Direction.INBOUND:
                 conv.status = ConversationStatus.OPEN.value
@@ -261,3 +290,12 @@ def status_payload(msg: m.Message, status: MessageStatus) -> dict[str, Any]:
         "correlation_id": msg.correlation_id,
         "callback_data": msg.callback_data,
     }
+
+
+def _posted(
+    message: dict[str, Any],
+    conversation: dict[str, Any],
+    created: bool,
+    events: list[DomainEvent] | None = None,
+) -> Posted:
+    return Posted(message, conversation, created, events or [])

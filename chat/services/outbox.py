@@ -39,7 +39,18 @@ def enqueue(
     return entry
 
 
-def subscription_wants(sub: m.WebhookSubscription, event_type: str) -> bool:
+def envelope(workspace_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The JSON every webhook receiver gets."""
+    return {
+        "id": new_id("evt"),
+        "type": event_type,
+        "workspace_id": workspace_id,
+        "created_at": iso(utcnow()),
+        "data": data,
+    }
+
+
+def subscription_wants(sub: Any, event_type: str) -> bool:
     wanted = sub.events or ["*"]
     return any(
         w == "*" or w == event_type or (w.endswith(".*") and event_type.startswith(w[:-1]))
@@ -57,13 +68,7 @@ async def enqueue_webhooks(
     notify_url: str | None = None,
 ) -> int:
     """One signed POST per interested subscription (and to ``notify_url``). Returns the count."""
-    envelope = {
-        "id": new_id("evt"),
-        "type": event_type,
-        "workspace_id": workspace_id,
-        "created_at": iso(utcnow()),
-        "data": data,
-    }
+    body = envelope(workspace_id, event_type, data)
     subs = (
         await session.scalars(
             select(m.WebhookSubscription).where(
@@ -80,7 +85,7 @@ async def enqueue_webhooks(
                 workspace_id=workspace_id,
                 kind=WEBHOOK,
                 ref_id=message_id,
-                payload={"url": sub.url, "subscription_id": sub.id, "body": envelope},
+                payload={"url": sub.url, "subscription_id": sub.id, "body": body},
             )
             count += 1
     if notify_url:
@@ -89,7 +94,7 @@ async def enqueue_webhooks(
             workspace_id=workspace_id,
             kind=WEBHOOK,
             ref_id=message_id,
-            payload={"url": notify_url, "subscription_id": None, "body": envelope},
+            payload={"url": notify_url, "subscription_id": None, "body": body},
         )
         count += 1
     return count

@@ -1,0 +1,316 @@
+"""Group commit: many concurrent single-message posts stored in one transaction.
+
+Socket clients post one message at a time, many at once. Writing each in its own
+transaction costs a handful of round trips per message; here every post that arrives
+while a transaction is in flight joins the next one, which stores the whole group with
+a fixed number of statements (one seq UPDATE for all conversations, one INSERT per
+table). If a group fails as a whole (say a cross-process race on a client_message_id),
+each post is retried alone, so one bad post never fails its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import case, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.bus import DomainEvent
+from chat.db import models as m
+from chat.db.engine import Database
+from chat.db.types import utcnow
+from chat.domain.enums import ConversationStatus, Direction, MessageStatus
+from chat.domain.errors import NotFound, ParleyError
+from chat.domain.ids import new_id
+from chat.services import outbox
+from chat.services.views import conversation_view, message_view
+
+log = logging.getLogger(__name__)
+
+MAX_GROUP = 256
+
+# Resolves a post that names no conversation (rare: a conversation's first message).
+OpenConversation = Callable[[AsyncSession, Any, list[DomainEvent]], Awaitable[m.Conversation]]
+Result = Any  # Posted | ParleyError (kept loose to avoid an import cycle)
+
+
+class GroupCommit:
+    """Collects concurrent posts and stores each group in one transaction."""
+
+    def __init__(
+        self,
+        db: Database,
+        store_group: Callable[[Sequence[Any]], Awaitable[list[Result]]],
+        store_one: Callable[[Any], Awaitable[Result]],
+    ) -> None:
+        self.db = db
+        self.store_group = store_group
+        self.store_one = store_one
+        self._pending: list[tuple[Any, asyncio.Future[Result]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Any) -> Result:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            items = [item for item, _ in group]
+            try:
+                results = await self.store_group(items)
+            except Exception:
+                log.info("group of %d failed as a whole; storing one by one", len(items), exc_info=True)
+                results = [await self._alone(item) for item in items]
+            for (_, future), result in zip(group, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _alone(self, item: Any) -> Result:
+        try:
+            return await self.store_one(item)
+        except ParleyError as exc:
+            return exc
+        except Exception as exc:  # surfaced to that caller alone
+            return exc
+
+
+class Row(SimpleNamespace):
+    """A mutable stand-in for a row, accepted by the view functions."""
+
+
+async def store_group(
+    session: AsyncSession,
+    items: Sequence[Any],
+    open_conversation: OpenConversation,
+    initial_status: Callable[[Any, str], MessageStatus],
+    status_payload: Callable[[Any, MessageStatus], dict[str, Any]],
+    make_posted: Callable[..., Any],
+) -> list[Result]:
+    """Store ``items`` (NewMessage) in the caller's transaction; a result or error per item."""
+    now = utcnow()
+    results: list[Result] = [None] * len(items)
+    events: list[list[DomainEvent]] = [[] for _ in items]
+
+    # 1. Repeats of a client_message_id answer with the first message.
+    keyed = [(i, it) for i, it in enumerate(items) if it.client_message_id]
+    existing: dict[tuple[str, str], Row] = {}
+    if keyed:
+        rows = await session.execute(
+            select(m.Message.__table__).where(
+                tuple_(m.Message.workspace_id, m.Message.client_message_id).in_(
+                    [(it.workspace_id, it.client_message_id) for _, it in keyed]
+                )
+            )
+        )
+        existing = {(r.workspace_id, r.client_message_id): Row(**r._mapping) for r in rows}
+
+    # 2. The conversations, checked for ownership.
+    wanted = {it.conversation_id for it in items if it.conversation_id}
+    wanted |= {r.conversation_id for r in existing.values()}
+    convs: dict[str, Row] = {}
+    if wanted:
+        rows = await session.execute(
+            select(m.Conversation.__table__).where(m.Conversation.id.in_(wanted))
+        )
+        convs = {r.id: Row(**r._mapping) for r in rows}
+
+    first_of_key: dict[tuple[str, str], int] = {}
+    fresh: list[int] = []  # indexes of items that become new messages
+    for i, it in enumerate(items):
+        key = (it.workspace_id, it.client_message_id) if it.client_message_id else None
+        if key and key in existing:
+            old = existing[key]
+            results[i] = make_posted(message_view(old), conversation_view(convs[old.conversation_id]), False)
+            continue
+        if key and key in first_of_key:
+            results[i] = first_of_key[key]  # resolved below to the first one's result
+            continue
+        if it.conversation_id:
+            conv = convs.get(it.conversation_id)
+            if (
+                conv is None
+                or conv.workspace_id != it.workspace_id
+                or (it.contact_id and conv.contact_id != it.contact_id)
+            ):
+                results[i] = NotFound("conversation not found")
+                continue
+        else:
+            try:
+                opened = await open_conversation(session, it, events[i])
+            except ParleyError as exc:
+                results[i] = exc
+                continue
+            convs[opened.id] = Row(
+                **{c.name: getattr(opened, c.name) for c in m.Conversation.__table__.columns}
+            )
+            items = list(items)
+            items[i] = _with_conversation(it, opened.id)
+        if key:
+            first_of_key[key] = i
+        fresh.append(i)
+
+    if fresh:
+        await _write(session, items, fresh, convs, events, now, initial_status, status_payload, make_posted, results)
+
+    for i, res in enumerate(results):
+        if isinstance(res, int):  # a repeat inside this group
+            first = results[res]
+            results[i] = make_posted(first.message, first.conversation, False)
+    return results
+
+
+def _with_conversation(item: Any, conversation_id: str) -> Any:
+    from dataclasses import replace
+
+    return replace(item, conversation_id=conversation_id)
+
+
+async def _write(
+    session: AsyncSession,
+    items: Sequence[Any],
+    fresh: list[int],
+    convs: dict[str, Row],
+    events: list[list[DomainEvent]],
+    now: Any,
+    initial_status: Callable[[Any, str], MessageStatus],
+    status_payload: Callable[[Any, MessageStatus], dict[str, Any]],
+    make_posted: Callable[..., Any],
+    results: list[Result],
+) -> None:
+    # 3. One UPDATE hands out the seqs of every conversation in the group.
+    counts: dict[str, int] = {}
+    for i in fresh:
+        cid = items[i].conversation_id
+        counts[cid] = counts.get(cid, 0) + 1
+    reopen = {
+        items[i].conversation_id
+        for i in fresh
+        if items[i].direction is Direction.INBOUND
+        and convs[items[i].conversation_id].status == ConversationStatus.RESOLVED
+    }
+    values: dict[str, Any] = {
+        "last_seq": m.Conversation.last_seq + case(counts, value=m.Conversation.id, else_=0),
+        "last_message_at": now,
+        "updated_at": now,
+    }
+    if reopen:
+        values["status"] = case(
+            {cid: ConversationStatus.OPEN.value for cid in reopen},
+            value=m.Conversation.id,
+            else_=m.Conversation.status,
+        )
+    rows = await session.execute(
+        update(m.Conversation)
+        .where(m.Conversation.id.in_(list(counts)))
+        .values(**values)
+        .returning(m.Conversation.id, m.Conversation.last_seq)
+        .execution_options(synchronize_session=False)
+    )
+    next_seq = {cid: last - counts[cid] + 1 for cid, last in rows}
+    for cid in counts:
+        conv = convs[cid]
+        conv.last_seq = next_seq[cid] + counts[cid] - 1
+        conv.last_message_at = conv.updated_at = now
+        if cid in reopen:
+            conv.status = ConversationStatus.OPEN.value
+    for cid in reopen:
+        events[next(i for i in fresh if items[i].conversation_id == cid)].append(
+            DomainEvent("conversation.updated", convs[cid].workspace_id, conversation_view(convs[cid]))
+        )
+
+    # 4. Messages, their first status and their outbox work, one INSERT per table.
+    messages: list[dict[str, Any]] = []
+    statuses: list[dict[str, Any]] = []
+    subs = await _subscriptions(session, {items[i].workspace_id for i in fresh})
+    work: list[dict[str, Any]] = []
+    for i in fresh:
+        it = items[i]
+        conv = convs[it.conversation_id]
+        seq = next_seq[it.conversation_id]
+        next_seq[it.conversation_id] = seq + 1
+        status = initial_status(it, conv.channel_type)
+        row = Row(
+            id=new_id("msg"),
+            workspace_id=it.workspace_id,
+            conversation_id=conv.id,
+            seq=seq,
+            direction=it.direction.value,
+            author_type=it.author_type,
+            author_id=it.author_id,
+            content=it.content,
+            status=status.value,
+            private=it.private,
+            client_message_id=it.client_message_id,
+            correlation_id=it.correlation_id,
+            callback_data=it.callback_data,
+            notify_url=it.notify_url,
+            send_at=it.send_at,
+            created_at=now,
+            updated_at=now,
+        )
+        messages.append(vars(row).copy())
+        statuses.append({"id": new_id("mse"), "message_id": row.id, "status": status.value, "detail": None, "created_at": now})
+        view = message_view(row)
+        work += _webhook_rows(subs.get(it.workspace_id, []), it.workspace_id, row.id, "message.created", {"message": view}, None, now)
+        work += _webhook_rows(
+            subs.get(it.workspace_id, []), it.workspace_id, row.id, "message.status",
+            status_payload(row, status), it.notify_url, now,
+        )
+        if status is MessageStatus.SCHEDULED:
+            work.append(_work_row(it.workspace_id, outbox.RELEASE, row.id, {"message_id": row.id}, it.send_at))
+        elif status is MessageStatus.QUEUED:
+            work.append(_work_row(it.workspace_id, outbox.DELIVER, row.id, {"message_id": row.id}, now))
+        conv_view = conversation_view(conv)
+        if status is not MessageStatus.SCHEDULED:
+            events[i].append(
+                DomainEvent("message.created", it.workspace_id, {"message": view, "conversation": conv_view}, origin=it.origin)
+            )
+        results[i] = make_posted(view, conv_view, True, events[i])
+    await session.execute(insert(m.Message), messages)
+    await session.execute(insert(m.MessageStatusEvent), statuses)
+    if work:
+        await session.execute(insert(m.OutboxEntry), work)
+
+
+async def _subscriptions(session: AsyncSession, workspace_ids: set[str]) -> dict[str, list[Any]]:
+    rows = await session.execute(
+        select(m.WebhookSubscription.__table__).where(
+            m.WebhookSubscription.workspace_id.in_(workspace_ids),
+            m.WebhookSubscription.active.is_(True),
+        )
+    )
+    found: dict[str, list[Any]] = {}
+    for r in rows:
+        found.setdefault(r.workspace_id, []).append(r)
+    return found
+
+
+def _work_row(workspace_id: str, kind: str, ref_id: str | None, payload: dict[str, Any], due: Any) -> dict[str, Any]:
+    return {
+        "id": new_id("obx"), "workspace_id": workspace_id, "kind": kind, "ref_id": ref_id,
+        "payload": payload, "state": "pending", "attempts": 0, "due_at": due,
+        "lease_until": None, "last_error": None, "created_at": utcnow(),
+    }
+
+
+def _webhook_rows(
+    subs: list[Any], workspace_id: str, message_id: str, event_type: str,
+    data: dict[str, Any], notify_url: str | None, now: Any,
+) -> list[dict[str, Any]]:
+    envelope = outbox.envelope(workspace_id, event_type, data)
+    rows = [
+        _work_row(workspace_id, outbox.WEBHOOK, message_id, {"url": s.url, "subscription_id": s.id, "body": envelope}, now)
+        for s in subs
+        if outbox.subscription_wants(s, event_type)
+    ]
+    if notify_url:
+        rows.append(_work_row(workspace_id, outbox.WEBHOOK, message_id, {"url": notify_url, "subscription_id": None, "body": envelope}, now))
+    return rows
