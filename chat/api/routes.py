@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from chat.api import conversations, messages, system
+from chat.api import agents, contacts, conversations, events, messages, system
 from chat.api.routing import Router, starlette_routes
 
 ROUTERS: list[Router] = [
     messages.router,
     conversations.router,
+    contacts.router,
+    events.router,
+    agents.router,
 ]
 
 

@@ -1,0 +1,140 @@
+"""``/v1/agents`` (admin only) and ``/v1/auth``: the people answering in the inbox."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
+
+from chat.api.common import Strict
+from chat.api.routing import Ctx, Reply, Router
+from chat.domain.enums import AgentRole
+from chat.domain.errors import Forbidden, NotFound, Unprocessable
+from chat.services.contacts import normalise_email
+
+router = Router("agents")
+
+Email = Annotated[str, Field(max_length=320), AfterValidator(normalise_email)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Password = Annotated[str, Field(min_length=8, max_length=200)]
+
+
+class AgentCreate(Strict):
+    email: Email
+    name: Name
+    role: AgentRole = AgentRole.AGENT
+    password: Password | None = Field(default=None, description="generated when not given")
+
+
+class AgentPatch(Strict):
+    name: Name | None = None
+    role: AgentRole | None = None
+    active: StrictBool | None = None
+    password: Password | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> AgentPatch:
+        nulls = [k for k in self.model_fields_set if getattr(self, k) is None]
+        if nulls:
+            raise ValueError(f"these cannot be null: {', '.join(sorted(nulls))}")
+        return self
+
+
+class LoginRequest(Strict):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=200)
+    workspace_id: str | None = Field(
+        default=None, max_length=40, description="needed when the email is an agent in several"
+    )
+
+
+class AgentOut(BaseModel):
+    id: str
+    email: str
+    name: str
+    role: AgentRole
+    active: bool
+    created_at: str
+
+
+class NewAgent(AgentOut):
+    password: str
+
+
+class AgentList(BaseModel):
+    data: list[AgentOut]
+    next_cursor: str | None
+
+
+class LoginResult(BaseModel):
+    token: str
+    agent: AgentOut
+    workspace_id: str
+
+
+@router.route(
+    "GET", "/v1/agents", summary="List the workspace's agents", access="admin", response=AgentList
+)
+async def list_agents(ctx: Ctx) -> Any:
+    return {"data": await ctx.services.agents.list(ctx.workspace_id), "next_cursor": None}
+
+
+@router.route(
+    "POST", "/v1/agents", summary="Add an agent", access="admin", body=AgentCreate,
+    response=NewAgent, status=201,
+)
+async def create_agent(ctx: Ctx) -> Any:
+    """The answer carries the agent's ``password`` (generated when not given): this is the
+    only time it is shown. 409 ``agent_exists`` when the email is taken in the workspace."""
+    body: AgentCreate = ctx.body
+    agent, password = await ctx.services.agents.create(
+        ctx.workspace_id, body.email, body.name, body.role, body.password
+    )
+    return Reply({**agent, "password": password}, 201)
+
+
+@router.route(
+    "PATCH", "/v1/agents/{agent_id}", summary="Rename, change role, (de)activate, set password",
+    access="admin", body=AgentPatch, response=AgentOut,
+)
+async def patch_agent(ctx: Ctx) -> Any:
+    """A deactivated agent can no longer log in, and its tokens stop working at once; a
+    role change applies to tokens already issued."""
+    body: AgentPatch = ctx.body
+    if not body.model_fields_set:
+        raise Unprocessable("nothing to change: give name, role, active or password")
+    changes = body.model_dump(include=body.model_fields_set, mode="json")
+    return await ctx.services.agents.update(ctx.workspace_id, ctx.path["agent_id"], changes)
+
+
+@router.route(
+    "POST", "/v1/auth/login", summary="Log an agent in", access="public", body=LoginRequest,
+    response=LoginResult,
+)
+async def login(ctx: Ctx) -> Any:
+    """Answers ``{"token", "agent", "workspace_id"}``; send the token as ``Authorization:
+    Bearer``. 401 ``invalid_credentials`` for a wrong email or password; 409
+    ``workspace_required`` when the email is an agent of several workspaces and no
+    ``workspace_id`` was given."""
+    body: LoginRequest = ctx.body
+    return await ctx.services.agents.login(body.email, body.password, body.workspace_id)
+
+
+@router.route("GET", "/v1/auth/me", summary="The agent behind the token", response=AgentOut)
+async def me(ctx: Ctx) -> Any:
+    """403 ``agent_token_required`` for an API key, which belongs to no agent."""
+    assert ctx.principal is not None
+    agent_id = ctx.principal.agent_id
+    if agent_id is None:
+        raise Forbidden("an API key is no agent; log in for a token", code="agent_token_required")
+    for agent in await ctx.services.agents.list(ctx.workspace_id):
+        if agent["id"] == agent_id:
+            return agent
+    raise NotFound("agent not found")
