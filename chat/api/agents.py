@@ -88,7 +88,7 @@ async def list_agents(ctx: Ctx) -> Any:
 
 @router.route(
     "POST", "/v1/agents", summary="Add an agent", access="admin", body=AgentCreate,
-    response=NewAgent, status=201,
+    response=NewAgent, status=201, errors=(409,),
 )
 async def create_agent(ctx: Ctx) -> Any:
     """The answer carries the agent's ``password`` (generated when not given): this is the
@@ -116,7 +116,7 @@ async def patch_agent(ctx: Ctx) -> Any:
 
 @router.route(
     "POST", "/v1/auth/login", summary="Log an agent in", access="public", body=LoginRequest,
-    response=LoginResult,
+    response=LoginResult, errors=(401, 409),
 )
 async def login(ctx: Ctx) -> Any:
     """Answers ``{"token", "agent", "workspace_id"}``; send the token as ``Authorization:
@@ -127,14 +127,13 @@ async def login(ctx: Ctx) -> Any:
     return await ctx.services.agents.login(body.email, body.password, body.workspace_id)
 
 
-@router.route("GET", "/v1/auth/me", summary="The agent behind the token", response=AgentOut)
+@router.route(
+    "GET", "/v1/auth/me", summary="The agent behind the token", response=AgentOut, errors=(403,)
+)
 async def me(ctx: Ctx) -> Any:
     """403 ``agent_token_required`` for an API key, which belongs to no agent."""
     assert ctx.principal is not None
     agent_id = ctx.principal.agent_id
     if agent_id is None:
         raise Forbidden("an API key is no agent; log in for a token", code="agent_token_required")
-    for agent in await ctx.services.agents.list(ctx.workspace_id):
-        if agent["id"] == agent_id:
-            return agent
-    raise NotFound("agent not found")
+    return await ctx.services.agents.get(ctx.workspace_id, agent_id)

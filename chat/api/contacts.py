@@ -176,7 +176,7 @@ async def list_contacts(ctx: Ctx) -> Any:
 
 @router.route(
     "POST", "/v1/contacts", summary="Create a contact, optionally with identities",
-    body=ContactCreate, response=ContactOut, status=201,
+    body=ContactCreate, response=ContactOut, status=201, errors=(409,),
 )
 async def create_contact(ctx: Ctx) -> Any:
     """Phones are stored in E.164 (a number without ``+`` is read in the ``country`` of the
@@ -201,7 +201,7 @@ async def get_contact(ctx: Ctx) -> Any:
 
 @router.route(
     "PATCH", "/v1/contacts/{contact_id}", summary="Change profile fields, merge attributes",
-    body=ContactPatch, response=ContactOut,
+    body=ContactPatch, response=ContactOut, errors=(409,),
 )
 async def patch_contact(ctx: Ctx) -> Any:
     """Only the fields given change; ``null`` clears a profile field. ``attributes`` is
@@ -230,7 +230,7 @@ async def delete_contact(ctx: Ctx) -> Any:
 @router.route(
     "POST", "/v1/contacts/{contact_id}/identities",
     summary="Add a channel address or push token to a contact",
-    body=IdentityBody, response=ContactIdentityOut, status=201,
+    body=IdentityBody, response=ContactIdentityOut, status=201, errors=(409,),
 )
 async def add_identity(ctx: Ctx) -> Any:
     """``sms``, ``voice`` and ``whatsapp`` addresses are stored in E.164, ``email`` ones in

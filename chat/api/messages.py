@@ -101,11 +101,17 @@ async def send_message(ctx: Ctx) -> Any:
     )
 
 
-@router.route("GET", "/v1/messages/{message_id}", summary="A message with its status history and delivery attempts")
+@router.route(
+    "GET", "/v1/messages/{message_id}",
+    summary="A message with its status history and delivery attempts",
+)
 async def get_message(ctx: Ctx) -> Any:
     return await ctx.services.messages.get(ctx.workspace_id, ctx.path["message_id"])
 
 
-@router.route("DELETE", "/v1/messages/{message_id}", summary="Cancel a message that is still scheduled")
+@router.route(
+    "DELETE", "/v1/messages/{message_id}", summary="Cancel a message that is still scheduled",
+    errors=(409,),
+)
 async def cancel_message(ctx: Ctx) -> Any:
     return await ctx.services.messages.cancel(ctx.workspace_id, ctx.path["message_id"])

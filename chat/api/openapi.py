@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
@@ -57,8 +58,10 @@ def document(routers: list[Router], version: str) -> dict[str, Any]:
 def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, sub in schema.pop("$defs", {}).items():
-        components.setdefault(name, sub)
-    components.setdefault(model.__name__, schema)
+        if components.setdefault(name, sub) != sub:
+            raise ValueError(f"two different models are named {name}")
+    if components.setdefault(model.__name__, schema) != schema:
+        raise ValueError(f"two different models are named {model.__name__}")
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
@@ -69,7 +72,7 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
         "operationId": ep.handler.__name__,
     }
     if ep.handler.__doc__:
-        op["description"] = ep.handler.__doc__.strip()
+        op["description"] = inspect.cleandoc(ep.handler.__doc__)
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"{(\w+)}", ep.path)
@@ -77,7 +80,8 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
     if ep.query is not None:
         q_schema = ep.query.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, sub in q_schema.pop("$defs", {}).items():
-            components.setdefault(name, sub)
+            if components.setdefault(name, sub) != sub:
+                raise ValueError(f"two different models are named {name}")
         required = set(q_schema.get("required", []))
         for name, prop in q_schema.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
@@ -106,5 +110,7 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
         responses["422"] = error
     if ep.access == "admin":
         responses["403"] = error
+    for code in ep.errors:
+        responses[str(code)] = error
     op["responses"] = responses
     return op

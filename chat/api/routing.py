@@ -70,6 +70,7 @@ class Endpoint:
     query: type[BaseModel] | None
     response: type[BaseModel] | None
     status: int
+    errors: tuple[int, ...] = ()  # statuses beyond the ones every endpoint of its kind has
 
 
 @dataclass
@@ -88,10 +89,14 @@ class Router:
         query: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None,
         status: int = 200,
+        errors: tuple[int, ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
-                Endpoint(method, path, handler, summary, self.tag, access, body, query, response, status)
+                Endpoint(
+                    method, path, handler, summary, self.tag, access, body, query, response,
+                    status, errors,
+                )
             )
             return handler
 

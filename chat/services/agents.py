@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,9 @@ from chat.domain.errors import Conflict, NotFound, Unauthorized
 from chat.domain.ids import new_id
 from chat.security import hash_password, read_token, sign_token, verify_password
 from chat.services.views import iso
+
+
+_DUMMY_HASH = hash_password("not a real password")
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Agents:
             email=email.lower(),
             name=name,
             role=role.value,
-            password_hash=hash_password(password),
+            password_hash=await asyncio.to_thread(hash_password, password),
         )
         try:
             async with self.db.write() as session:
@@ -69,6 +73,13 @@ class Agents:
         except IntegrityError as exc:
             raise Conflict("an agent with this email exists", code="agent_exists") from exc
         return agent_view(agent), password
+
+    async def get(self, workspace_id: str, agent_id: str) -> dict[str, Any]:
+        async with self.db.read() as session:
+            agent = await session.get(m.Agent, agent_id)
+        if agent is None or agent.workspace_id != workspace_id:
+            raise NotFound("agent not found")
+        return agent_view(agent)
 
     async def list(self, workspace_id: str) -> list[dict[str, Any]]:
         async with self.db.read() as session:
@@ -86,7 +97,7 @@ class Agents:
                 if key in changes:
                     setattr(agent, key, changes[key])
             if changes.get("password"):
-                agent.password_hash = hash_password(changes["password"])
+                agent.password_hash = await asyncio.to_thread(hash_password, changes["password"])
             return agent_view(agent)
 
     async def login(self, email: str, password: str, workspace_id: str | None) -> dict[str, Any]:
@@ -95,7 +106,11 @@ class Agents:
             if workspace_id:
                 query = query.where(m.Agent.workspace_id == workspace_id)
             candidates = (await session.scalars(query)).all()
-        matches = [a for a in candidates if verify_password(a.password_hash, password)]
+        # Hashing runs off the event loop; with no candidate a dummy hash is checked so
+        # that an unknown email takes as long as a wrong password.
+        hashes = [a.password_hash for a in candidates] or [_DUMMY_HASH]
+        verdicts = await asyncio.to_thread(lambda: [verify_password(h, password) for h in hashes])
+        matches = [a for a, ok in zip(candidates, verdicts) if ok]
         if not matches:
             raise Unauthorized("wrong email or password", code="invalid_credentials")
         if len(matches) > 1:

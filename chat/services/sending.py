@@ -15,6 +15,7 @@ from chat.domain.enums import AuthorType, Direction
 from chat.domain.errors import NotFound, Unprocessable
 from chat.services import templating
 from chat.services.conversations import Conversations, NewMessage, Posted
+from chat.services.contacts import normalise_address
 from chat.services.identities import contact_for_address
 
 
@@ -84,9 +85,12 @@ class Sender:
                     raise NotFound("contact not found")
             else:
                 assert rcpt.address is not None
-                contact = await contact_for_address(
-                    session, workspace_id, req.channel_type, rcpt.address
-                )
+                try:
+                    address = normalise_address(req.channel_type, rcpt.address)
+                except ValueError as exc:
+                    problems.append({"recipient": index, "error": str(exc)})
+                    continue
+                contact = await contact_for_address(session, workspace_id, req.channel_type, address)
             content, missing = _fill(req.content, contact, rcpt.substitutions or {})
             if missing:
                 problems.append({"recipient": index, "missing_placeholders": sorted(missing)})
