@@ -45,6 +45,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
@@ -53,26 +54,38 @@ class Worker:
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="parley-worker")
 
     async def stop(self) -> None:
+        """Let the current poll finish, then wait for running entries (bounded).
+
+        The poll is not cancelled mid-query unless it overruns: a database call cut off
+        by cancellation can outlive the event loop (aiosqlite's thread then calls into
+        a closed loop) and leaves the claim half done.
+        """
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await asyncio.wait({self._task}, timeout=5)
+            if not self._task.done():
+                self._task.cancel()
+                try:
+                    await self._task
+                except asyncio.CancelledError:
+                    pass
+            self._task = None
         if self._running:
             await asyncio.wait(self._running, timeout=5)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 claimed = await self.run_due()
             except Exception:
                 log.exception("outbox poll failed")
                 claimed = 0
-            if claimed < BATCH:
+            if claimed < BATCH and not self._stopping:
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_seconds)
                 except TimeoutError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from chat.api import agents, contacts, conversations, events, messages, system
+from chat.api import channels, webhooks
 from chat.api.routing import Router, starlette_routes
 
 ROUTERS: list[Router] = [
@@ -13,6 +14,8 @@ ROUTERS: list[Router] = [
     contacts.router,
     events.router,
     agents.router,
+    channels.router,
+    webhooks.router,
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -36,9 +37,15 @@ class WebhookDelivery:
         status: int | None = None
         error: str | None = None
         try:
-            response = await self.http.post(url, content=body, headers=headers, timeout=self.timeout)
-            status = response.status_code
-        except httpx.TimeoutException:
+            # One deadline for the whole exchange (httpx's timeout is per read), and
+            # the body is never read: only the status matters, so a receiver that
+            # trickles bytes cannot hold the delivery past its lease.
+            async with asyncio.timeout(self.timeout):
+                async with self.http.stream(
+                    "POST", url, content=body, headers=headers, timeout=self.timeout
+                ) as response:
+                    status = response.status_code
+        except (httpx.TimeoutException, TimeoutError):
             error = "timeout"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,96 @@
+"""``/v1/channels``: a workspace's connector instances. Secrets in ``config`` are write-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from chat.api.common import Strict
+from chat.api.routing import Ctx, Reply, Router
+from chat.domain.enums import ChannelType
+from chat.domain.errors import Unprocessable
+
+router = Router("channels")
+
+_CONFIG_HELP = (
+    "Provider keys for this channel type (see the contract's 'Channel config keys'); "
+    "every type also takes api_base_url. Secrets are write-only: reads show them masked, "
+    "and a masked value sent back unchanged keeps the stored secret."
+)
+
+
+class ChannelQuery(Strict):
+    type: ChannelType | None = None
+
+
+class ChannelBody(Strict):
+    type: ChannelType
+    name: str = Field(min_length=1, max_length=200)
+    config: dict[str, Any] = Field(default_factory=dict, description=_CONFIG_HELP)
+
+
+class ChannelPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    config: dict[str, Any] | None = Field(
+        default=None, description="Merged into the stored config; null removes a key."
+    )
+
+
+def _public(ctx: Ctx, view: dict[str, Any]) -> dict[str, Any]:
+    """The provider callback as a full URL on the host the caller reached us at."""
+    if view.get("webhook_url"):
+        view["webhook_url"] = str(ctx.request.base_url).rstrip("/") + view["webhook_url"]
+    return view
+
+
+@router.route("GET", "/v1/channels", summary="List channels", query=ChannelQuery)
+async def list_channels(ctx: Ctx) -> Any:
+    q: ChannelQuery = ctx.query
+    rows = await ctx.services.channels.list(ctx.workspace_id, q.type.value if q.type else None)
+    return {"data": [_public(ctx, v) for v in rows]}
+
+
+@router.route(
+    "POST", "/v1/channels", summary="Add a channel", body=ChannelBody, status=201, access="admin"
+)
+async def create_channel(ctx: Ctx) -> Any:
+    body: ChannelBody = ctx.body
+    view = await ctx.services.channels.create(
+        ctx.workspace_id, body.type.value, body.name, body.config
+    )
+    return Reply(_public(ctx, view), 201)
+
+
+@router.route("GET", "/v1/channels/{channel_id}", summary="Read a channel")
+async def get_channel(ctx: Ctx) -> Any:
+    return _public(ctx, await ctx.services.channels.get(ctx.workspace_id, ctx.path["channel_id"]))
+
+
+@router.route(
+    "PATCH",
+    "/v1/channels/{channel_id}",
+    summary="Rename a channel or change config keys",
+    body=ChannelPatch,
+    access="admin",
+)
+async def patch_channel(ctx: Ctx) -> Any:
+    body: ChannelPatch = ctx.body
+    if body.name is None and body.config is None:
+        raise Unprocessable("nothing to change: give name and/or config")
+    view = await ctx.services.channels.update(
+        ctx.workspace_id, ctx.path["channel_id"], name=body.name, config=body.config
+    )
+    return _public(ctx, view)
+
+
+@router.route(
+    "DELETE",
+    "/v1/channels/{channel_id}",
+    summary="Remove a channel that has no conversations",
+    status=204,
+    access="admin",
+)
+async def delete_channel(ctx: Ctx) -> Any:
+    await ctx.services.channels.delete(ctx.workspace_id, ctx.path["channel_id"])
+    return None

@@ -1,0 +1,90 @@
+"""``/v1/webhooks``: outbound webhook subscriptions and their delivery log.
+
+Each delivery is POSTed with ``X-Parley-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret,
+"<t>.<raw body>")>`` and retried with backoff on timeouts, 408, 429 and 5xx.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from chat.api.common import PageQuery, Strict
+from chat.api.routing import Ctx, Reply, Router
+from chat.domain.channel_config import Url
+from chat.services.webhooks import EVENT_TYPES
+
+router = Router("webhooks")
+
+
+class WebhookBody(Strict):
+    url: Url
+    events: list[str] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        max_length=20,
+        description=f"Any of {', '.join(EVENT_TYPES)}; '*' for all, or '<noun>.*' "
+        "(e.g. 'message.*').",
+    )
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=120,
+        description="The signing secret; generated (whsec_...) when not given. Shown only once.",
+    )
+
+
+@router.route(
+    "GET", "/v1/webhooks", summary="List webhook subscriptions", query=PageQuery, access="admin"
+)
+async def list_webhooks(ctx: Ctx) -> Any:
+    q: PageQuery = ctx.query
+    return await ctx.services.webhooks.list(ctx.workspace_id, q.cursor, q.limit)
+
+
+@router.route(
+    "POST",
+    "/v1/webhooks",
+    summary="Subscribe a URL to events; the secret is shown this once",
+    body=WebhookBody,
+    status=201,
+    access="admin",
+)
+async def create_webhook(ctx: Ctx) -> Any:
+    body: WebhookBody = ctx.body
+    view = await ctx.services.webhooks.create(ctx.workspace_id, body.url, body.events, body.secret)
+    return Reply(view, 201)
+
+
+@router.route(
+    "GET", "/v1/webhooks/{webhook_id}", summary="Read a webhook subscription", access="admin"
+)
+async def get_webhook(ctx: Ctx) -> Any:
+    return await ctx.services.webhooks.get(ctx.workspace_id, ctx.path["webhook_id"])
+
+
+@router.route(
+    "DELETE",
+    "/v1/webhooks/{webhook_id}",
+    summary="Remove a subscription; its pending deliveries are cancelled",
+    status=204,
+    access="admin",
+)
+async def delete_webhook(ctx: Ctx) -> Any:
+    await ctx.services.webhooks.delete(ctx.workspace_id, ctx.path["webhook_id"])
+    return None
+
+
+@router.route(
+    "GET",
+    "/v1/webhooks/{webhook_id}/deliveries",
+    summary="Delivery attempts, newest first, with each delivery's state",
+    query=PageQuery,
+    access="admin",
+)
+async def list_deliveries(ctx: Ctx) -> Any:
+    q: PageQuery = ctx.query
+    return await ctx.services.webhooks.deliveries(
+        ctx.workspace_id, ctx.path["webhook_id"], q.cursor, q.limit
+    )

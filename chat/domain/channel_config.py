@@ -1,0 +1,342 @@
+"""Per-type channel ``config``: one pydantic model per channel type, and secret masking.
+
+Key names follow each provider's own terms (see the contract's "Channel config
+keys"). Every model takes ``api_base_url`` so tests and self-hosted gateways can
+point a connector anywhere; providers with a separate token endpoint also take
+``token_url``. Each model names its secret keys: those are write-only, so every
+read shows them masked, and a masked value sent back unchanged keeps the secret.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from chat.domain.enums import ChannelType
+
+MASK = "••••"
+
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+
+
+def _http_url(value: str) -> str:
+    """Checked as an http(s) URL but kept exactly as written (no added trailing slash)."""
+    _HTTP_URL.validate_python(value)
+    return value
+
+
+Url = Annotated[str, Field(max_length=2000), AfterValidator(_http_url)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+Secret = Annotated[str, Field(min_length=1, max_length=4000)]
+E164 = r"^\+[1-9]\d{6,14}$"
+GraphVersion = Annotated[str, Field(pattern=r"^v\d+\.\d+$")]
+
+
+class ChannelConfig(BaseModel):
+    """What every type accepts; subclasses add the provider's keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret_keys: ClassVar[frozenset[str]] = frozenset()
+    # Whether the provider calls back into ``/webhooks/{channel_id}``.
+    receives_webhooks: ClassVar[bool] = True
+
+    api_base_url: Url | None = None
+
+
+class _TwilioConfig(ChannelConfig):
+    secret_keys = frozenset({"auth_token"})
+
+    account_sid: str = Field(pattern=r"^AC[A-Za-z0-9]+$", max_length=64)
+    auth_token: Secret
+    from_number: str | None = Field(default=None, pattern=E164)
+    messaging_service_sid: str | None = Field(
+        default=None, pattern=r"^MG[A-Za-z0-9]+$", max_length=64
+    )
+    status_callback_url: Url | None = None
+
+    @model_validator(mode="after")
+    def _one_sender(self) -> _TwilioConfig:
+        if not (self.from_number or self.messaging_service_sid):
+            raise ValueError("give from_number or messaging_service_sid")
+        return self
+
+
+_SMS_SENDER = re.compile(r"^(\+[1-9]\d{6,14}|\d{3,8}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11})$")
+
+
+class SmsConfig(_TwilioConfig):
+    from_number: str | None = Field(default=None, max_length=16)
+
+    @field_validator("from_number")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is not None and not _SMS_SENDER.match(value):
+            raise ValueError("an E.164 number, a short code or an alphanumeric sender id")
+        return value
+
+
+class VoiceConfig(_TwilioConfig):
+    pass
+
+
+class WhatsAppConfig(ChannelConfig):
+    secret_keys = frozenset({"access_token", "app_secret", "verify_token"})
+
+    phone_number_id: str = Field(pattern=r"^\d+$", max_length=64)
+    access_token: Secret
+    app_secret: Secret
+    verify_token: Secret
+    api_version: GraphVersion = "v21.0"
+
+
+class MessengerConfig(ChannelConfig):
+    secret_keys = frozenset({"page_access_token", "app_secret", "verify_token"})
+
+    page_id: str = Field(pattern=r"^\d+$", max_length=64)
+    page_access_token: Secret
+    app_secret: Secret
+    verify_token: Secret
+    api_version: GraphVersion = "v21.0"
+
+
+class TelegramConfig(ChannelConfig):
+    secret_keys = frozenset({"bot_token", "secret_token"})
+
+    bot_token: str = Field(pattern=r"^\d+:[A-Za-z0-9_-]+$", max_length=200)
+    # Telegram's own rule for the X-Telegram-Bot-Api-Secret-Token header.
+    secret_token: str = Field(pattern=r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class WeChatConfig(ChannelConfig):
+    secret_keys = frozenset({"app_secret", "token", "encoding_aes_key"})
+
+    app_id: Text
+    app_secret: Secret
+    token: str = Field(pattern=r"^[A-Za-z0-9]{3,32}$")
+    encoding_aes_key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{43}$")
+    token_url: Url | None = None
+
+
+class TwitterConfig(ChannelConfig):
+    secret_keys = frozenset({"consumer_secret", "access_token", "access_token_secret"})
+
+    consumer_key: Text
+    consumer_secret: Secret
+    access_token: Secret
+    access_token_secret: Secret
+
+
+class SmtpSecurity(StrEnum):
+    STARTTLS = "starttls"
+    TLS = "tls"
+    NONE = "none"
+
+
+class EmailInbound(StrEnum):
+    SMTP = "smtp"
+    WEBHOOK = "webhook"
+
+
+_DEFAULT_SMTP_PORT = {SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465, SmtpSecurity.NONE: 25}
+
+
+class EmailConfig(ChannelConfig):
+    secret_keys = frozenset({"smtp_password"})
+
+    smtp_host: str = Field(pattern=r"^[A-Za-z0-9.\-]+$", max_length=253)
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_username: Text | None = None
+    smtp_password: Secret | None = None
+    smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
+    # "support@acme.com" or "Acme Support <support@acme.com>".
+    from_address: str = Field(
+        pattern=r"^([^<>]*<[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+)$",
+        max_length=320,
+    )
+    inbound: EmailInbound = EmailInbound.WEBHOOK
+
+    @model_validator(mode="after")
+    def _defaults(self) -> EmailConfig:
+        if self.smtp_port is None:
+            self.smtp_port = _DEFAULT_SMTP_PORT[self.smtp_security]
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            raise ValueError("give smtp_username and smtp_password together, or neither")
+        return self
+
+
+class ApnsEnvironment(StrEnum):
+    PRODUCTION = "production"
+    SANDBOX = "sandbox"
+
+
+class ApnsConfig(ChannelConfig):
+    secret_keys = frozenset({"private_key"})
+    receives_webhooks = False
+
+    team_id: str = Field(pattern=r"^[A-Z0-9]{10}$")
+    key_id: str = Field(pattern=r"^[A-Z0-9]{10}$")
+    private_key: str = Field(max_length=10_000)
+    topic: str = Field(pattern=r"^[A-Za-z0-9.\-]+$", max_length=255)
+    environment: ApnsEnvironment = ApnsEnvironment.PRODUCTION
+
+    @field_validator("private_key")
+    @classmethod
+    def _p8(cls, value: str) -> str:
+        if "-----BEGIN PRIVATE KEY-----" not in value:
+            raise ValueError("paste the whole .p8 file, -----BEGIN PRIVATE KEY----- included")
+        return value
+
+
+class FcmConfig(ChannelConfig):
+    secret_keys = frozenset({"service_account"})
+    receives_webhooks = False
+
+    project_id: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    service_account: dict[str, Any]
+    token_url: Url | None = None
+
+    @field_validator("service_account", mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(
+                    "service_account must be the JSON key file (object or text)"
+                ) from exc
+        return value
+
+    @field_validator("service_account")
+    @classmethod
+    def _key_file(cls, value: dict[str, Any]) -> dict[str, Any]:
+        missing = [k for k in ("client_email", "private_key") if not value.get(k)]
+        if missing:
+            raise ValueError(f"service_account lacks {', '.join(missing)}")
+        if value.get("type", "service_account") != "service_account":
+            raise ValueError('service_account must be a key of "type": "service_account"')
+        return value
+
+    @model_validator(mode="after")
+    def _project(self) -> FcmConfig:
+        if self.project_id is None:
+            self.project_id = self.service_account.get("project_id")
+        if not self.project_id:
+            raise ValueError("give project_id (or a service_account that names one)")
+        return self
+
+
+class WnsConfig(ChannelConfig):
+    secret_keys = frozenset({"client_secret"})
+    receives_webhooks = False
+
+    client_id: Text  # the package SID, "ms-app://..."
+    client_secret: Secret
+    token_url: Url | None = None
+
+
+def _origin(value: str) -> str:
+    if value != "*":
+        _http_url(value)
+        rest = value.partition("://")[2]
+        if not rest or "/" in rest or "?" in rest or "#" in rest:
+            raise ValueError(f"{value!r} is not an origin (scheme://host[:port], no path)")
+    return value
+
+
+class InAppConfig(ChannelConfig):
+    receives_webhooks = False
+
+    allowed_origins: list[Annotated[str, Field(max_length=300), AfterValidator(_origin)]] = Field(
+        default_factory=lambda: ["*"], max_length=100
+    )
+
+
+CONFIG_MODELS: dict[ChannelType, type[ChannelConfig]] = {
+    ChannelType.INAPP: InAppConfig,
+    ChannelType.SMS: SmsConfig,
+    ChannelType.VOICE: VoiceConfig,
+    ChannelType.WHATSAPP: WhatsAppConfig,
+    ChannelType.MESSENGER: MessengerConfig,
+    ChannelType.TELEGRAM: TelegramConfig,
+    ChannelType.WECHAT: WeChatConfig,
+    ChannelType.TWITTER: TwitterConfig,
+    ChannelType.EMAIL: EmailConfig,
+    ChannelType.APNS: ApnsConfig,
+    ChannelType.FCM: FcmConfig,
+    ChannelType.WNS: WnsConfig,
+}
+
+
+def model_for(channel_type: str) -> type[ChannelConfig]:
+    return CONFIG_MODELS[ChannelType(channel_type)]
+
+
+def parse(channel_type: str, config: dict[str, Any]) -> ChannelConfig:
+    """The typed config; raises pydantic's ``ValidationError``."""
+    return model_for(channel_type).model_validate(config)
+
+
+def to_stored(config: ChannelConfig) -> dict[str, Any]:
+    return config.model_dump(mode="json", exclude_none=True)
+
+
+def mask_value(value: Any) -> str:
+    """``••••`` and, for long enough strings, the last four characters."""
+    if isinstance(value, str) and len(value) >= 12:
+        return MASK + value[-4:]
+    return MASK
+
+
+def is_masked(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(MASK)
+
+
+def masked(channel_type: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The config as every read shows it: secrets replaced by their mask."""
+    secret_keys = model_for(channel_type).secret_keys
+    return {k: mask_value(v) if k in secret_keys else v for k, v in config.items()}
+
+
+class MaskedSecretError(ValueError):
+    """A masked value came back where the real secret was needed."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"send the real value of {', '.join(keys)}, not the masked one")
+        self.keys = keys
+
+
+def merged(channel_type: str, current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """``current`` with ``patch`` applied (JSON merge patch: ``null`` removes a key).
+
+    A secret sent back exactly as it was shown keeps the stored value; any other
+    masked-looking value is refused rather than stored.
+    """
+    secret_keys = model_for(channel_type).secret_keys
+    result = dict(current)
+    stale: list[str] = []
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif key in secret_keys and is_masked(value):
+            if key not in current or mask_value(current[key]) != value:
+                stale.append(key)
+        else:
+            result[key] = value
+    if stale:
+        raise MaskedSecretError(stale)
+    return result
