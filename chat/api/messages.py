@@ -31,6 +31,10 @@ class To(Strict):
 
 class SendBody(Strict):
     channel: ChannelType
+    channel_id: str | None = Field(
+        default=None, max_length=80,
+        description="which channel of that type, when the workspace has several (default: the oldest)",
+    )
     to: To | list[To]
     content: Content
     send_at: datetime | None = None
@@ -73,6 +77,7 @@ async def send_message(ctx: Ctx) -> Any:
     targets = body.to if isinstance(body.to, list) else [body.to]
     req = SendRequest(
         channel_type=body.channel.value,
+        channel_id=body.channel_id,
         recipients=[
             Recipient(t.contact_id, t.address, t.substitutions, t.correlation_id) for t in targets
         ],

@@ -38,6 +38,7 @@ class SendRequest:
     notify_url: str | None = None
     author_type: str = AuthorType.SYSTEM.value
     author_id: str | None = None
+    channel_id: str | None = None  # a specific channel of that type
 
 
 class Sender:
@@ -57,12 +58,17 @@ class Sender:
     ) -> list[NewMessage]:
         """Resolve every recipient and fill placeholders; raising rolls everything back."""
         many = len(req.recipients) > 1
-        channel = await session.scalar(
-            select(m.Channel)
-            .where(m.Channel.workspace_id == workspace_id, m.Channel.type == req.channel_type)
-            .order_by(m.Channel.id)
-            .limit(1)
+        query = select(m.Channel).where(
+            m.Channel.workspace_id == workspace_id, m.Channel.type == req.channel_type
         )
+        if req.channel_id:
+            query = query.where(m.Channel.id == req.channel_id)
+        channel = await session.scalar(query.order_by(m.Channel.id).limit(1))
+        if channel is None and req.channel_id:
+            raise Unprocessable(
+                f"no '{req.channel_type}' channel {req.channel_id} in this workspace",
+                code="channel_not_configured",
+            )
         if channel is None:
             raise Unprocessable(
                 f"no '{req.channel_type}' channel is configured in this workspace",

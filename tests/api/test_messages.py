@@ -238,3 +238,14 @@ async def _contact(services: Any, ws: str) -> str:
 
     async with services.db.write() as session:
         return (await contact_for_address(session, ws, "inapp", "concurrent-user")).id
+
+
+async def test_choose_one_of_several_channels_of_a_type(api: httpx.AsyncClient) -> None:
+    second = await api.post("/v1/channels", json={"type": "inapp", "name": "Second app", "config": {}})
+    assert second.status_code == 201, second.text
+    second_id = second.json()["id"]
+    r = await send(api, channel_id=second_id)
+    conv = (await api.get(f"/v1/conversations/{r.json()['messages'][0]['conversation_id']}")).json()
+    assert conv["channel_id"] == second_id
+    r = await send(api, channel_id="ch_missing")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "channel_not_configured"
