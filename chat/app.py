@@ -15,20 +15,24 @@ from chat.api import errors, routes
 from chat.bus import Bus
 from chat.db.engine import Database
 from chat.domain.enums import ChannelType
-from chat.metrics import CountResponses, Metrics
 from chat.listeners.scheduled import ReleaseScheduled
 from chat.listeners.webhook_delivery import WebhookDelivery
+from chat.metrics import CountResponses, Metrics
+from chat.realtime.server import Realtime
 from chat.services import outbox
 from chat.services.agents import Agents
 from chat.services.channels import Channels
 from chat.services.contacts import Contacts
 from chat.services.container import Services
 from chat.services.conversations import Conversations
+from chat.services.directory import Directory
 from chat.services.events import Events
 from chat.services.inbox import Inbox
 from chat.services.instance import shared_secret
 from chat.services.messages import Messages
+from chat.services.presence import Presence, presence_store
 from chat.services.sending import Sender
+from chat.services.visitors import Visitors
 from chat.services.webhooks import Webhooks
 from chat.services.workspaces import Workspaces
 from chat.settings import Settings
@@ -65,16 +69,20 @@ async def build_services(settings: Settings, db: Database) -> Services:
         events=Events(db, bus),
         webhooks=Webhooks(db, bus),
         inbox=Inbox(db, bus),
+        visitors=Visitors(db, secret_key, settings.session_token_ttl_seconds),
+        presence=Presence(bus, presence_store(settings.redis_url, settings.presence_ttl_seconds)),
+        directory=Directory(db),
     )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """The REST app; its lifespan builds the services (``app.state.services``)."""
+def create_app(settings: Settings | None = None, realtime: Realtime | None = None) -> Starlette:
+    """The REST app; its lifespan builds the services (``app.state.services``) and hands
+    them to ``realtime`` (the Socket.IO server), when there is one."""
     settings = settings or Settings()
     app = Starlette(
         routes=routes.all_routes(),
         exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
-        lifespan=_lifespan(settings),
+        lifespan=_lifespan(settings, realtime),
     )
     app.add_middleware(CountResponses, metrics=lambda: getattr(app.state, "metrics", None))
     return app
@@ -83,11 +91,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def create_asgi(settings: Settings | None = None) -> tuple[ASGIApp, Starlette]:
     """What ``parley serve`` runs: Socket.IO in front of the REST app (and the REST app)."""
     settings = settings or Settings()
-    app = create_app(settings)
-    return app, app
+    realtime = Realtime(settings)
+    app = create_app(settings, realtime)
+    app.state.realtime = realtime
+    return realtime.wrap(app), app
 
 
-def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+def _lifespan(settings: Settings, realtime: Realtime | None = None):  # type: ignore[no-untyped-def]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database_url)
@@ -101,11 +111,15 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         app.state.metrics = Metrics(db)
         services.bus.subscribe(app.state.metrics.on_event)
         app.state.runtime = Runtime(services, worker, http)
+        if realtime is not None:
+            await realtime.start(services)
         if settings.worker_enabled:
             worker.start()
         try:
             yield
         finally:
+            if realtime is not None:
+                await realtime.stop()
             await worker.stop()
             await http.aclose()
             await db.dispose()

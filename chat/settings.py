@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     socket_rate_burst: int = 40
     socket_max_payload_bytes: int = 64 * 1024
     typing_throttle_seconds: float = 1.0
+    # Largest Engine.IO frame; a bigger one closes the connection, so keep it well above
+    # socket_max_payload_bytes (which answers an oversize event with an error ack).
+    socket_max_frame_bytes: int = 1024 * 1024
+    # Engine.IO heartbeat: keep the interval below any proxy's idle timeout.
+    socket_ping_interval_seconds: float = 25.0
+    socket_ping_timeout_seconds: float = 20.0
+    # With Redis, a crashed process's connections stop counting as online after this.
+    presence_ttl_seconds: float = 60.0
 
     @property
     def is_sqlite(self) -> bool:

@@ -17,8 +17,11 @@ from chat.settings import Settings
 if TYPE_CHECKING:
     from chat.services.channels import Channels
     from chat.services.contacts import Contacts
+    from chat.services.directory import Directory
     from chat.services.events import Events
     from chat.services.inbox import Inbox
+    from chat.services.presence import Presence
+    from chat.services.visitors import Visitors
     from chat.services.webhooks import Webhooks
 
 
@@ -38,3 +41,7 @@ class Services:
     events: Events
     webhooks: Webhooks
     inbox: Inbox
+    # Real-time: widget sign-in, who is online, who a conversation belongs to.
+    visitors: Visitors
+    presence: Presence
+    directory: Directory

@@ -1,0 +1,164 @@
+"""``/client``: end customers in the web widget and the mobile SDKs.
+
+A connection signs in as a contact (see ``chat.services.visitors``), joins the
+contact's room (all of the contact's devices and tabs) and is greeted with
+``session``. Everything it does goes through the services as that contact, inside
+that contact's conversations only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from chat.domain.enums import AuthorType, Direction, MessageStatus
+from chat.realtime import protocol, rooms
+from chat.realtime.namespace import Ack, GuardedNamespace, Peer, handles, refuse
+from chat.realtime.protocol import ClientMessage, Receipt, RegisterPush, Resync, Typing, ok
+from chat.services.conversations import NewMessage
+from chat.services.messages import Reader, contact_message_view
+from chat.services.presence import CONTACT, Person
+from chat.services.visitors import Credentials, UserClaim
+
+
+@dataclass
+class ClientPeer(Peer):
+    contact_id: str = ""
+    channel_id: str = ""
+
+    @property
+    def person(self) -> Person:
+        return Person(self.workspace_id, CONTACT, self.contact_id)
+
+    @property
+    def reader(self) -> Reader:
+        return Reader(CONTACT, self.contact_id)
+
+
+class ClientNamespace(GuardedNamespace):
+    async def authenticate(self, sid: str, environ: dict[str, Any], auth: Any) -> Peer:
+        services = self.holder.get()
+        try:
+            given = protocol.ClientAuth.model_validate(auth)
+        except ValidationError as exc:
+            raise refuse("invalid_auth", protocol.describe(exc)) from exc
+        user = given.user
+        visitor = await services.visitors.sign_in(
+            Credentials(
+                widget_key=given.widget_key,
+                session=given.session,
+                user=UserClaim(user.external_id, user.hmac, user.name, user.email)
+                if user
+                else None,
+                user_token=given.user_token,
+                origin=environ.get("HTTP_ORIGIN"),
+            )
+        )
+        peer = ClientPeer(
+            **self.new_peer(sid, visitor.workspace_id),
+            contact_id=visitor.contact_id,
+            channel_id=visitor.channel_id,
+        )
+        await self.enter_room(sid, rooms.contact(visitor.contact_id))
+        await self.emit(
+            "session",
+            {
+                "session": visitor.session,
+                "contact_id": visitor.contact_id,
+                "external_id": visitor.external_id,
+                "conversations": visitor.conversations,
+            },
+            to=sid,
+        )
+        await services.presence.join(peer.person, sid)
+        return peer
+
+    async def leave(self, peer: Peer) -> None:
+        assert isinstance(peer, ClientPeer)
+        await self.holder.get().presence.leave(peer.person, peer.sid)
+
+    @handles("message", ClientMessage)
+    async def on_message(self, peer: ClientPeer, p: ClientMessage) -> Ack:
+        # No await comes before the post is queued, so one socket's messages are
+        # stored in the order it sent them.
+        posted = await self.holder.get().conversations.post_message(
+            NewMessage(
+                workspace_id=peer.workspace_id,
+                content=p.content.model_dump(mode="json", exclude_none=True),
+                direction=Direction.INBOUND,
+                author_type=AuthorType.CONTACT.value,
+                author_id=peer.contact_id,
+                conversation_id=p.conversation_id,
+                contact_id=peer.contact_id,
+                channel_id=peer.channel_id,
+                client_message_id=p.client_message_id,
+                origin=peer.sid,
+            )
+        )
+        if posted.conversation["contact_id"] != peer.contact_id:
+            # The key is someone else's message (keys are unique per workspace): never show it.
+            return protocol.fail("duplicate_client_message_id", "this client_message_id is taken")
+        return ok(
+            message=contact_message_view(posted.message),
+            conversation=posted.conversation,
+            duplicate=not posted.created,
+        )
+
+    @handles("typing", Typing)
+    async def on_typing(self, peer: ClientPeer, p: Typing) -> Ack:
+        services = self.holder.get()
+        await services.directory.conversation(
+            peer.workspace_id, p.conversation_id, contact_id=peer.contact_id
+        )
+        if not peer.typing.allow(p.conversation_id, p.typing):
+            return ok(throttled=True)
+        await self.audience.agents(
+            peer.workspace_id,
+            "typing",
+            {
+                "conversation_id": p.conversation_id,
+                "typing": p.typing,
+                "author": {"type": CONTACT, "id": peer.contact_id},
+            },
+        )
+        return ok()
+
+    @handles("delivered", Receipt)
+    async def on_delivered(self, peer: ClientPeer, p: Receipt) -> Ack:
+        seq = await self.holder.get().messages.acknowledge(
+            peer.workspace_id,
+            p.conversation_id,
+            peer.reader,
+            p.seq,
+            MessageStatus.DELIVERED,
+            origin=peer.sid,
+        )
+        return ok(seq=seq)
+
+    @handles("read", Receipt)
+    async def on_read(self, peer: ClientPeer, p: Receipt) -> Ack:
+        seq = await self.holder.get().messages.acknowledge(
+            peer.workspace_id,
+            p.conversation_id,
+            peer.reader,
+            p.seq,
+            MessageStatus.READ,
+            origin=peer.sid,
+        )
+        return ok(seq=seq)
+
+    @handles("resync", Resync)
+    async def on_resync(self, peer: ClientPeer, p: Resync) -> Ack:
+        page = await self.holder.get().messages.catch_up(
+            peer.workspace_id, p.conversation_id, p.after_seq, p.limit, contact_id=peer.contact_id
+        )
+        return ok(messages=page.messages, last_seq=page.last_seq, has_more=page.has_more)
+
+    @handles("register_push", RegisterPush)
+    async def on_register_push(self, peer: ClientPeer, p: RegisterPush) -> Ack:
+        identity = await self.holder.get().visitors.register_push(
+            peer.workspace_id, peer.contact_id, p.channel_type, p.token
+        )
+        return ok(identity=identity)

@@ -1,0 +1,128 @@
+"""What crosses the socket: payload models of client events, and the ack shapes.
+
+Every ack is ``{"ok": true, ...}`` or ``{"ok": false, "error": {"code", "message"}}``.
+Payload fields are strict (a ``"5"`` is not a seq, a ``1`` is not a bool) and unknown
+keys are ignored, so a newer SDK still talks to an older server.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from chat.domain.content import Content
+from chat.domain.enums import ConversationStatus
+
+Id = Field(min_length=1, max_length=80)
+ClientMessageId = Field(min_length=1, max_length=200)
+Seq = Field(ge=0, le=2**53)
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# -- /client -------------------------------------------------------------------------
+
+
+class UserAuth(Payload):
+    external_id: StrictStr = Field(min_length=1, max_length=200)
+    hmac: StrictStr | None = Field(default=None, max_length=128)
+    name: StrictStr | None = Field(default=None, max_length=200)
+    email: StrictStr | None = Field(default=None, max_length=320)
+
+
+class ClientAuth(Payload):
+    widget_key: StrictStr = Field(min_length=1, max_length=200)
+    session: StrictStr | None = Field(default=None, max_length=4096)
+    user: UserAuth | None = None
+    user_token: StrictStr | None = Field(default=None, max_length=8192)
+
+
+class ClientMessage(Payload):
+    conversation_id: StrictStr | None = Field(default=None, min_length=1, max_length=80)
+    client_message_id: StrictStr = ClientMessageId
+    content: Content
+
+
+class Typing(Payload):
+    conversation_id: StrictStr = Id
+    typing: StrictBool
+
+
+class Receipt(Payload):
+    """``read`` and ``delivered``: everything up to ``seq`` reached the reader."""
+
+    conversation_id: StrictStr = Id
+    seq: StrictInt = Seq
+
+
+class Resync(Payload):
+    conversation_id: StrictStr = Id
+    after_seq: StrictInt = Seq
+    limit: StrictInt = Field(default=500, ge=1, le=1000)
+
+
+class RegisterPush(Payload):
+    channel_type: Literal["apns", "fcm", "wns"]
+    token: StrictStr = Field(min_length=1, max_length=512)
+
+
+# -- /agent --------------------------------------------------------------------------
+
+
+class AgentAuth(Payload):
+    token: StrictStr = Field(min_length=1, max_length=4096)
+
+
+class AgentMessage(Payload):
+    conversation_id: StrictStr = Id
+    client_message_id: StrictStr = ClientMessageId
+    content: Content
+    private: StrictBool = False
+
+
+class Assignee(Payload):
+    type: Literal["agent", "bot"]
+    id: StrictStr = Id
+
+
+class Assign(Payload):
+    conversation_id: StrictStr = Id
+    assignee: Assignee | None  # required; null unassigns
+
+
+class SetStatus(Payload):
+    conversation_id: StrictStr = Id
+    status: ConversationStatus
+
+
+class Empty(Payload):
+    pass
+
+
+# -- acks ----------------------------------------------------------------------------
+
+
+def ok(**fields: Any) -> dict[str, Any]:
+    return {"ok": True, **fields}
+
+
+def fail(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+def refusal(code: str, message: str) -> dict[str, Any]:
+    """The CONNECT_ERROR payload: ``message`` as socket.io clients read it, plus the code
+    (top-level for simple clients, under ``data`` as socket.io-client exposes ``err.data``)."""
+    return {"message": message, "code": code, "data": {"code": code, "message": message}}
+
+
+def describe(exc: ValidationError) -> str:
+    """One line naming each bad field, without echoing the (possibly large) input."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

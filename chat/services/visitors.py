@@ -1,0 +1,299 @@
+"""End customers of the web widget and the mobile SDKs: who they are, and their devices.
+
+``sign_in`` turns the ``/client`` connect credentials into a contact:
+
+- ``widget_key`` names the workspace; the workspace's in-app channel may restrict
+  the page ``Origin`` (``allowed_origins``; an absent Origin is a native app).
+- ``user`` ``{external_id, hmac}`` (hmac = hex HMAC-SHA256(identity_secret,
+  external_id)) or ``user_token`` (an HS256 JWT signed with identity_secret, ``sub`` =
+  external id, ``exp`` required) identify a user: the contact with that external id,
+  created on first sight with an ``inapp`` identity whose address is the external id.
+- ``session`` (a token from an earlier sign-in) resumes the same contact, identified
+  or anonymous; with none of these the visitor is a new anonymous contact.
+
+Any credential that is given and wrong refuses the sign-in.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.db import models as m
+from chat.db.engine import Database
+from chat.domain.enums import ChannelType
+from chat.domain.errors import Forbidden, NotFound, Unauthorized, Unprocessable
+from chat.domain.ids import new_id
+from chat.security import identity_hmac, read_token, sign_token
+from chat.services.identities import contact_for_address
+from chat.services.views import conversation_view, identity_view
+
+SESSION_KIND = "session"
+PUSH_CHANNELS = frozenset({ChannelType.APNS.value, ChannelType.FCM.value, ChannelType.WNS.value})
+
+
+@dataclass(frozen=True)
+class UserClaim:
+    external_id: str
+    hmac: str | None = None
+    name: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    widget_key: str
+    session: str | None = None
+    user: UserClaim | None = None
+    user_token: str | None = None
+    origin: str | None = None  # the page's Origin header; None for native apps
+
+
+@dataclass(frozen=True)
+class Visitor:
+    workspace_id: str
+    contact_id: str
+    channel_id: str  # the in-app channel new conversations open on
+    external_id: str | None
+    session: str  # a fresh session token
+    conversations: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Identity:
+    external_id: str
+    name: str | None
+    email: str | None
+
+
+class Visitors:
+    def __init__(self, db: Database, secret_key: str, session_ttl: int) -> None:
+        self.db = db
+        self.secret_key = secret_key
+        self.session_ttl = session_ttl
+
+    async def sign_in(self, creds: Credentials) -> Visitor:
+        async with self.db.read() as session:
+            ws = await session.scalar(
+                select(m.Workspace).where(m.Workspace.widget_key == creds.widget_key)
+            )
+            if ws is None:
+                raise Unauthorized("unknown widget_key", code="invalid_widget_key")
+            channel = await _inapp_channel(session, ws.id)
+        if not origin_allowed(creds.origin, (channel.config or {}).get("allowed_origins", ["*"])):
+            raise Forbidden("this page's origin may not use this widget", code="origin_not_allowed")
+        resumed = self._session_contact(creds.session, ws.id) if creds.session else None
+        identity = _identity(creds, ws.identity_secret)
+        # Most connects are returning visitors: a read finds them without taking the
+        # write path (on SQLite, the single writer).
+        async with self.db.read() as session:
+            contact = await _known_contact(session, ws.id, identity, resumed)
+            if contact is not None:
+                conversations = await _conversations(session, ws.id, contact.id)
+        for attempt in (1, 2):  # a concurrent first sign-in of the same user may win the insert
+            if contact is not None:
+                break
+            try:
+                async with self.db.write() as session:
+                    contact = await _contact(session, ws.id, identity, resumed)
+                    conversations = await _conversations(session, ws.id, contact.id)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        assert contact is not None
+        token = sign_token(
+            self.secret_key,
+            {"kind": SESSION_KIND, "sub": contact.id, "ws": ws.id},
+            self.session_ttl,
+        )
+        return Visitor(ws.id, contact.id, channel.id, contact.external_id, token, conversations)
+
+    async def register_push(
+        self, workspace_id: str, contact_id: str, channel_type: str, token: str
+    ) -> dict[str, Any]:
+        """Store a device token as the contact's identity, taking it from any other contact."""
+        if channel_type not in PUSH_CHANNELS:
+            raise Unprocessable(
+                "channel_type must be apns, fcm or wns", code="invalid_channel_type"
+            )
+        async with self.db.write() as session:
+            ident = await session.scalar(
+                select(m.ContactIdentity).where(
+                    m.ContactIdentity.workspace_id == workspace_id,
+                    m.ContactIdentity.channel_type == channel_type,
+                    m.ContactIdentity.address == token,
+                )
+            )
+            if ident is None:
+                ident = m.ContactIdentity(
+                    id=new_id("idn"),
+                    workspace_id=workspace_id,
+                    contact_id=contact_id,
+                    channel_type=channel_type,
+                    address=token,
+                )
+                session.add(ident)
+            else:
+                ident.contact_id = contact_id  # the device changed hands (log out / log in)
+            await session.flush()
+            return identity_view(ident)
+
+    def _session_contact(self, token: str, workspace_id: str) -> str:
+        claims = read_token(self.secret_key, token, SESSION_KIND)
+        if claims is None or claims.get("ws") != workspace_id or not claims.get("sub"):
+            raise Unauthorized("the session is invalid or expired", code="invalid_session")
+        return str(claims["sub"])
+
+
+def origin_allowed(origin: str | None, allowed: Any) -> bool:
+    """``allowed`` holds exact origins, ``*``, or patterns such as ``https://*.example.com``."""
+    if origin is None:
+        return True  # native apps send no Origin
+    if isinstance(allowed, str):
+        allowed = [allowed]
+    if not isinstance(allowed, list):
+        return False
+    origin = origin.strip().rstrip("/").lower()
+    for pattern in allowed:
+        if not isinstance(pattern, str):
+            continue
+        pattern = pattern.strip().rstrip("/").lower()
+        if (
+            pattern == "*"
+            or pattern == origin
+            or ("*" in pattern and fnmatch.fnmatchcase(origin, pattern))
+        ):
+            return True
+    return False
+
+
+def _identity(creds: Credentials, identity_secret: str) -> _Identity | None:
+    from_user = from_token = None
+    if creds.user is not None:
+        user = creds.user
+        if not user.hmac:
+            raise Unauthorized("user needs an hmac", code="hmac_required")
+        expected = identity_hmac(identity_secret, user.external_id)
+        if not hmac.compare_digest(expected, user.hmac.strip().lower()):
+            raise Unauthorized("the user hmac does not match", code="invalid_hmac")
+        from_user = _Identity(user.external_id, _text(user.name), _email(user.email))
+    if creds.user_token is not None:
+        try:
+            claims = jwt.decode(
+                creds.user_token,
+                identity_secret,
+                algorithms=["HS256"],
+                options={"require": ["exp", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"bad user_token: {exc}", code="invalid_user_token") from exc
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub or len(sub) > 200:
+            raise Unauthorized(
+                "bad user_token: sub must be the external id", code="invalid_user_token"
+            )
+        from_token = _Identity(sub, _text(claims.get("name")), _email(claims.get("email")))
+    if from_user and from_token and from_user.external_id != from_token.external_id:
+        raise Unauthorized("user and user_token name different users", code="identity_mismatch")
+    return from_user or from_token
+
+
+async def _inapp_channel(session: AsyncSession, workspace_id: str) -> m.Channel:
+    channel = await session.scalar(
+        select(m.Channel)
+        .where(m.Channel.workspace_id == workspace_id, m.Channel.type == ChannelType.INAPP.value)
+        .order_by(m.Channel.id)
+        .limit(1)
+    )
+    if channel is None:
+        raise NotFound("this workspace has no in-app channel", code="channel_not_configured")
+    return channel
+
+
+async def _known_contact(
+    session: AsyncSession, workspace_id: str, identity: _Identity | None, resumed: str | None
+) -> m.Contact | None:
+    """The contact if it exists and needs no change; None sends the caller to ``_contact``."""
+    if identity is not None:
+        contact = await session.scalar(
+            select(m.Contact)
+            .join(m.ContactIdentity, m.ContactIdentity.contact_id == m.Contact.id)
+            .where(
+                m.ContactIdentity.workspace_id == workspace_id,
+                m.ContactIdentity.channel_type == ChannelType.INAPP.value,
+                m.ContactIdentity.address == identity.external_id,
+            )
+        )
+        if contact is None:
+            return None
+        if (identity.name and not contact.name) or (identity.email and not contact.email):
+            return None  # the profile gets filled in
+        return contact
+    if resumed is not None:
+        known = await session.get(m.Contact, resumed)
+        if known is None or known.workspace_id != workspace_id:
+            raise Unauthorized("the session's contact no longer exists", code="invalid_session")
+        return known
+    return None
+
+
+async def _contact(
+    session: AsyncSession, workspace_id: str, identity: _Identity | None, resumed: str | None
+) -> m.Contact:
+    if identity is not None:  # a verified identity wins over a stored session
+        contact = await contact_for_address(
+            session,
+            workspace_id,
+            ChannelType.INAPP.value,
+            identity.external_id,
+            name=identity.name,
+            email=identity.email,
+            external_id=identity.external_id,
+        )
+        if identity.name and not contact.name:
+            contact.name = identity.name
+        if identity.email and not contact.email:
+            contact.email = identity.email
+        return contact
+    if resumed is not None:
+        known = await session.get(m.Contact, resumed)
+        if known is None or known.workspace_id != workspace_id:
+            raise Unauthorized("the session's contact no longer exists", code="invalid_session")
+        return known
+    contact = m.Contact(id=new_id("ct"), workspace_id=workspace_id, attributes={})
+    session.add(contact)
+    await session.flush()
+    return contact
+
+
+async def _conversations(
+    session: AsyncSession, workspace_id: str, contact_id: str
+) -> list[dict[str, Any]]:
+    rows = await session.scalars(
+        select(m.Conversation)
+        .where(
+            m.Conversation.workspace_id == workspace_id,
+            m.Conversation.contact_id == contact_id,
+            m.Conversation.channel_type == ChannelType.INAPP.value,
+        )
+        .order_by(m.Conversation.id.desc())
+        .limit(50)
+    )
+    return [conversation_view(c) for c in rows]
+
+
+def _text(value: Any) -> str | None:
+    return value[:200] if isinstance(value, str) and value else None
+
+
+def _email(value: Any) -> str | None:
+    # Unverified profile data: kept only when it looks like an address.
+    text = _text(value)
+    return text.strip().lower() if text and "@" in text and " " not in text.strip() else None

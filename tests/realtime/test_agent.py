@@ -1,0 +1,82 @@
+"""The inbox over /agent: new conversations, assignment and status reach everyone concerned."""
+
+from __future__ import annotations
+
+import pytest
+
+from parley_client import AckError
+from tests.realtime.conftest import TIMEOUT
+
+
+async def test_a_new_conversation_reaches_the_agents_before_its_first_message(customer, agent):
+    inbox = await agent()
+    visitor = await customer("ada")
+    sent = await visitor.send("first words")
+    created = await inbox.wait_for("conversation.created", timeout=TIMEOUT)
+    assert created["id"] == sent["conversation_id"] and created["contact_id"] == visitor.contact_id
+    message = await inbox.wait_for("message", timeout=TIMEOUT)
+    assert message["message"]["id"] == sent["id"]
+
+
+async def test_assignment_and_status_reach_agents_and_the_customer(customer, agent):
+    inbox, colleague = await agent(), await agent()
+    visitor = await customer("ada")
+    conversation_id = (await visitor.send("help"))["conversation_id"]
+
+    assigned = await inbox.assign(conversation_id, {"type": "agent", "id": colleague.agent["id"]})
+    assert assigned["assignee"] == {"type": "agent", "id": colleague.agent["id"]}
+    seen = await colleague.wait_for("conversation.updated", timeout=TIMEOUT)
+    assert seen["assignee"] == assigned["assignee"]
+    told = await visitor.wait_for("conversation.updated", lambda c: c["assignee"], timeout=TIMEOUT)
+    assert told["id"] == conversation_id
+
+    resolved = await inbox.set_status(conversation_id, "resolved")
+    assert resolved["status"] == "resolved"
+    await colleague.wait_for(
+        "conversation.updated", lambda c: c["status"] == "resolved", timeout=TIMEOUT
+    )
+    await visitor.wait_for(
+        "conversation.updated", lambda c: c["status"] == "resolved", timeout=TIMEOUT
+    )
+
+    unassigned = await inbox.assign(conversation_id, None)
+    assert unassigned["assignee"] is None
+
+
+async def test_assigning_to_an_unknown_agent_is_refused(customer, agent):
+    inbox = await agent()
+    conversation_id = (await (await customer("ada")).send("help"))["conversation_id"]
+    with pytest.raises(AckError) as info:
+        await inbox.assign(conversation_id, {"type": "agent", "id": "ag_nobody"})
+    assert info.value.code == "unknown_assignee"
+
+
+async def test_an_agent_retry_returns_the_first_message(customer, agent):
+    inbox = await agent()
+    visitor = await customer("ada")
+    conversation_id = (await visitor.send("help"))["conversation_id"]
+    first = await inbox.send(conversation_id, "once", client_message_id="agent-retry")
+    again = await inbox.send(conversation_id, "once", client_message_id="agent-retry")
+    assert again["id"] == first["id"]
+    marker = await inbox.send(conversation_id, "marker")
+    got = [await visitor.wait_for("message", timeout=TIMEOUT) for _ in range(2)]
+    assert [e["message"]["id"] for e in got] == [first["id"], marker["id"]]
+
+
+async def test_register_push_moves_a_token_to_its_new_owner(customer, live_server):
+    ada, eve = await customer("ada"), await customer("eve")
+    first = await ada.register_push("fcm", "device-token-1")
+    assert first["channel_type"] == "fcm" and first["address"] == "device-token-1"
+    await eve.register_push("fcm", "device-token-1")  # the phone changed hands
+
+    def push_tokens(contact):
+        return [
+            (i["channel_type"], i["address"])
+            for i in contact["identities"]
+            if i["channel_type"] == "fcm"
+        ]
+
+    ada_now = (await live_server.http.get(f"/v1/contacts/{ada.contact_id}")).json()
+    eve_now = (await live_server.http.get(f"/v1/contacts/{eve.contact_id}")).json()
+    assert push_tokens(ada_now) == []
+    assert push_tokens(eve_now) == [("fcm", "device-token-1")]
