@@ -97,9 +97,6 @@ class ClientNamespace(GuardedNamespace):
                 origin=peer.sid,
             )
         )
-        if posted.conversation["contact_id"] != peer.contact_id:
-            # The key is someone else's message (keys are unique per workspace): never show it.
-            return protocol.fail("duplicate_client_message_id", "this client_message_id is taken")
         return ok(
             message=contact_message_view(posted.message),
             conversation=posted.conversation,

@@ -25,7 +25,7 @@ from chat.domain.enums import ChannelType, ConversationStatus, Direction, Messag
 from chat.domain.errors import BadRequest, NotFound
 from chat.domain.ids import new_id
 from chat.services import outbox
-from chat.services.message_store import GroupCommit, store_group
+from chat.services.message_store import GroupCommit, same_author, store_group, taken_key
 from chat.services.views import conversation_view, message_view
 
 
@@ -131,6 +131,8 @@ class Conversations:
                 )
             )
             if existing is not None:
+                if not same_author(existing, new):
+                    raise taken_key()
                 conv = await session.get(m.Conversation, existing.conversation_id)
                 assert conv is not None
                 return Posted(message_view(existing), conversation_view(conv), created=False)

@@ -84,32 +84,6 @@ class Inbox:
         await self.bus.publish([DomainEvent("conversation.updated", workspace_id, view, origin)])
         return view
 
-    async def mark_read(
-        self,
-        workspace_id: str,
-        conversation_id: str,
-        participant_type: str,
-        participant_id: str,
-        seq: int,
-    ) -> int:
-        """Advance a participant's read horizon (never backwards); returns the horizon."""
-        async with self.db.write() as session:
-            conv = await owned(session, workspace_id, conversation_id)
-            seq = min(seq, conv.last_seq)
-            key = (conversation_id, participant_type, participant_id)
-            horizon = await session.get(m.ReadHorizon, key)
-            if horizon is None:
-                horizon = m.ReadHorizon(
-                    conversation_id=conversation_id,
-                    participant_type=participant_type,
-                    participant_id=participant_id,
-                    seq=0,
-                )
-                session.add(horizon)
-            if seq > horizon.seq:
-                horizon.seq = seq
-            return horizon.seq
-
 
 async def owned(session: AsyncSession, workspace_id: str, conversation_id: str) -> m.Conversation:
     conv = await session.get(m.Conversation, conversation_id)

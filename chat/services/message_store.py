@@ -24,7 +24,7 @@ from chat.db import models as m
 from chat.db.engine import Database
 from chat.db.types import utcnow
 from chat.domain.enums import ConversationStatus, Direction, MessageStatus
-from chat.domain.errors import NotFound, ParleyError
+from chat.domain.errors import Conflict, NotFound, ParleyError
 from chat.domain.ids import new_id
 from chat.services import outbox
 from chat.services.views import conversation_view, message_view
@@ -128,6 +128,9 @@ async def store_group(
         key = (it.workspace_id, it.client_message_id) if it.client_message_id else None
         if key and key in existing:
             old = existing[key]
+            if not same_author(old, it):
+                results[i] = taken_key()
+                continue
             results[i] = make_posted(message_view(old), conversation_view(convs[old.conversation_id]), False)
             continue
         if key and key in first_of_key:
@@ -163,8 +166,27 @@ async def store_group(
     for i, res in enumerate(results):
         if isinstance(res, int):  # a repeat inside this group
             first = results[res]
+            if not same_author(SimpleNamespace(**_author_of(first.message)), items[i]):
+                results[i] = taken_key()
+                continue
             results[i] = make_posted(first.message, first.conversation, False)
     return results
+
+
+def same_author(old: Any, new: Any) -> bool:
+    """A client_message_id repeat counts only from the author who used the key first."""
+    return bool(old.author_type == new.author_type and old.author_id == new.author_id)
+
+
+def taken_key() -> Conflict:
+    return Conflict(
+        "this client_message_id is already used by another author",
+        code="duplicate_client_message_id",
+    )
+
+
+def _author_of(view: dict[str, Any]) -> dict[str, Any]:
+    return {"author_type": view["author"]["type"], "author_id": view["author"]["id"]}
 
 
 def _with_conversation(item: Any, conversation_id: str) -> Any:

@@ -249,3 +249,12 @@ async def test_choose_one_of_several_channels_of_a_type(api: httpx.AsyncClient) 
     assert conv["channel_id"] == second_id
     r = await send(api, channel_id="ch_missing")
     assert r.status_code == 422 and r.json()["error"]["code"] == "channel_not_configured"
+
+
+async def test_a_client_message_id_of_another_author_is_409(api: httpx.AsyncClient) -> None:
+    [sent] = (await send(api, client_message_id="k1")).json()["messages"]
+    r = await api.post(
+        f"/v1/conversations/{sent['conversation_id']}/messages",
+        json={"content": text("as a bot"), "author": {"type": "bot", "id": "b1"}, "client_message_id": "k1"},
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "duplicate_client_message_id"
