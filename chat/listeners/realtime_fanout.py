@@ -9,6 +9,9 @@
 | ``conversation.read`` | ``read`` | ``read`` |
 | ``presence.changed`` | ``presence`` | |
 
+A Rasa widget session of the contact (``/rasa``) hears only the replies: messages not
+written by the contact, never a private note.
+
 The socket that caused a change (the event's ``origin``) has its ack and is skipped.
 Customers only hear about their in-app conversations; other channels reach them
 through their connectors. The ``Audience`` is the transport's side: with Socket.IO it
@@ -22,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from chat.bus import DomainEvent
-from chat.domain.enums import ChannelType
+from chat.domain.enums import AuthorType, ChannelType
 from chat.services.directory import ConversationRef, Directory
 from chat.services.messages import contact_message_view
 
@@ -39,6 +42,10 @@ class Audience(Protocol):
         self, contact_id: str, event: str, data: Any, *, skip: str | None = None
     ) -> None:
         """Every device and tab of the contact, except the socket ``skip``."""
+
+    async def rasa(self, contact_id: str, message: dict[str, Any]) -> None:
+        """The contact's Rasa widget sessions, with a reply (the contact's view of the
+        message); the transport puts it in Rasa's shape."""
 
 
 class RealtimeFanout:
@@ -81,13 +88,15 @@ class RealtimeFanout:
         await self._to_agents(
             "message", event, {"conversation_id": conv["id"], "message": msg, "conversation": conv}
         )
-        if not msg.get("private"):
-            await self._to_contact(
-                "message",
-                event,
-                self._remember(event, conv),
-                {"conversation_id": conv["id"], "message": contact_message_view(msg)},
-            )
+        if msg.get("private"):
+            return
+        ref = self._remember(event, conv)
+        shown = contact_message_view(msg)
+        await self._to_contact(
+            "message", event, ref, {"conversation_id": conv["id"], "message": shown}
+        )
+        if ref.channel_type == ChannelType.INAPP and shown["author"]["type"] != AuthorType.CONTACT:
+            await self.audience.rasa(ref.contact_id, shown)
 
     async def _message_status(self, event: DomainEvent) -> None:
         data = event.data

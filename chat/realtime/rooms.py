@@ -1,16 +1,22 @@
 """Namespace and room names, the only place they are spelled, and the audience that uses them.
 
 A contact's devices and tabs share one room in ``/client``; the agents of a workspace
-share one room in ``/agent``, and each agent also has a room of its own tabs.
+share one room in ``/agent``, and each agent also has a room of its own tabs. The
+sockets of a Rasa widget session share one room in ``/rasa``.
 Ids are globally unique, so a room name needs no workspace prefix to stay apart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 CLIENT = "/client"
 AGENT = "/agent"
+RASA = "/rasa"
+
+# Rasa's name for a reply; see chat.realtime.rasa.
+BOT_UTTERED = "bot_uttered"
 
 
 def contact(contact_id: str) -> str:
@@ -23,6 +29,11 @@ def agents(workspace_id: str) -> str:
 
 def agent(agent_id: str) -> str:
     return f"agent:{agent_id}"
+
+
+def rasa_session(contact_id: str) -> str:
+    """The sockets of the Rasa session whose contact is ``contact_id``."""
+    return f"rasa:{contact_id}"
 
 
 class Emitter(Protocol):
@@ -39,12 +50,20 @@ class Emitter(Protocol):
     ) -> None: ...
 
 
+# Renders a message (the contact's view) as the payloads of Rasa's ``bot_uttered``.
+RasaView = Callable[[Mapping[str, Any]], Sequence[Any]]
+
+
 class SocketAudience:
     """The fan-out's ``Audience`` over Socket.IO rooms (through the client manager, so
-    with Redis the sockets of every process are reached)."""
+    with Redis the sockets of every process are reached).
 
-    def __init__(self, emitter: Emitter) -> None:
+    ``rasa_view`` is ``chat.realtime.rasa.bot_messages``, handed in by the server (that
+    module builds on this one)."""
+
+    def __init__(self, emitter: Emitter, rasa_view: RasaView) -> None:
         self.emitter = emitter
+        self.rasa_view = rasa_view
 
     async def agents(
         self, workspace_id: str, event: str, data: Any, *, skip: str | None = None
@@ -59,3 +78,9 @@ class SocketAudience:
         await self.emitter.emit(
             event, data, room=contact(contact_id), skip_sid=skip, namespace=CLIENT
         )
+
+    async def rasa(self, contact_id: str, message: Mapping[str, Any]) -> None:
+        for payload in self.rasa_view(message):
+            await self.emitter.emit(
+                BOT_UTTERED, payload, room=rasa_session(contact_id), namespace=RASA
+            )

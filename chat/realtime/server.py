@@ -7,8 +7,9 @@ of every process.
 Origins: Engine.IO accepts every Origin (so the widget's long-polling fallback works
 from any site); the per-workspace ``allowed_origins`` of the in-app channel are
 enforced when a ``/client`` connection signs in, because only then is the workspace
-known. ``/agent`` connections authenticate with a bearer token, not a cookie, so a
-foreign page gains nothing from connecting.
+known (for ``/rasa``: when it connects, naming the widget key in the URL's query).
+``/agent`` connections authenticate with a bearer token, not a cookie, so a foreign
+page gains nothing from connecting.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import socketio
 from starlette.types import ASGIApp
 
 from chat.listeners.realtime_fanout import RealtimeFanout
-from chat.realtime import rooms
+from chat.realtime import rasa, rooms
 from chat.realtime.agent import AgentNamespace
 from chat.realtime.client import ClientNamespace
 from chat.realtime.namespace import GuardedNamespace, Holder
@@ -62,10 +63,11 @@ class Realtime:
             logger=False,
             engineio_logger=False,
         )
-        self.audience = rooms.SocketAudience(self.sio)
+        self.audience = rooms.SocketAudience(self.sio, rasa_view=rasa.bot_messages)
         self.namespaces: list[GuardedNamespace] = [
             ClientNamespace(rooms.CLIENT, self.holder, settings, self.audience),
             AgentNamespace(rooms.AGENT, self.holder, settings, self.audience),
+            rasa.RasaNamespace(rooms.RASA, self.holder, settings, self.audience),
         ]
         for namespace in self.namespaces:
             self.sio.register_namespace(namespace)

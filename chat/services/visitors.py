@@ -12,6 +12,12 @@
   or anonymous; with none of these the visitor is a new anonymous contact.
 
 Any credential that is given and wrong refuses the sign-in.
+
+Widgets written for Rasa (``/rasa``) have no credentials but the widget key: ``widget``
+checks the key and the page's origin, and ``rasa_session`` maps the session id the
+widget chose to a contact (an ``inapp`` identity ``rasa:<session_id>``) and the
+session's latest in-app conversation. Knowing a session id is being that visitor, as
+in Rasa itself.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from chat.services.identities import contact_for_address
 from chat.services.views import conversation_view, identity_view
 
 SESSION_KIND = "session"
+RASA_ADDRESS_PREFIX = "rasa:"
 PUSH_CHANNELS = frozenset({ChannelType.APNS.value, ChannelType.FCM.value, ChannelType.WNS.value})
 
 
@@ -67,6 +74,19 @@ class Visitor:
 
 
 @dataclass(frozen=True)
+class Widget:
+    workspace_id: str
+    channel_id: str  # the in-app channel new conversations open on
+
+
+@dataclass(frozen=True)
+class RasaSession:
+    session_id: str
+    contact_id: str
+    conversation_id: str | None  # the session's latest in-app conversation, if any yet
+
+
+@dataclass(frozen=True)
 class _Identity:
     external_id: str
     name: str | None
@@ -79,16 +99,13 @@ class Visitors:
         self.secret_key = secret_key
         self.session_ttl = session_ttl
 
+    async def widget(self, widget_key: str, origin: str | None) -> Widget:
+        """The workspace and in-app channel of ``widget_key``, for a page at ``origin``."""
+        ws, channel = await self._widget(widget_key, origin)
+        return Widget(ws.id, channel.id)
+
     async def sign_in(self, creds: Credentials) -> Visitor:
-        async with self.db.read() as session:
-            ws = await session.scalar(
-                select(m.Workspace).where(m.Workspace.widget_key == creds.widget_key)
-            )
-            if ws is None:
-                raise Unauthorized("unknown widget_key", code="invalid_widget_key")
-            channel = await _inapp_channel(session, ws.id)
-        if not origin_allowed(creds.origin, (channel.config or {}).get("allowed_origins", ["*"])):
-            raise Forbidden("this page's origin may not use this widget", code="origin_not_allowed")
+        ws, channel = await self._widget(creds.widget_key, creds.origin)
         resumed = self._session_contact(creds.session, ws.id) if creds.session else None
         identity = _identity(creds, ws.identity_secret)
         # Most connects are returning visitors: a read finds them without taking the
@@ -114,6 +131,28 @@ class Visitors:
             self.session_ttl,
         )
         return Visitor(ws.id, contact.id, channel.id, contact.external_id, token, conversations)
+
+    async def rasa_session(self, workspace_id: str, session_id: str) -> RasaSession:
+        """The contact behind a Rasa widget's session id (created on first sight) and the
+        session's latest in-app conversation."""
+        address = RASA_ADDRESS_PREFIX + session_id
+        async with self.db.read() as session:
+            contact = await _contact_at(session, workspace_id, address)
+            if contact is not None:
+                latest = await _latest_conversation(session, workspace_id, contact.id)
+                return RasaSession(session_id, contact.id, latest)
+        for attempt in (1, 2):  # two sockets may bring a new session id at once
+            try:
+                async with self.db.write() as session:
+                    contact = await contact_for_address(
+                        session, workspace_id, ChannelType.INAPP.value, address
+                    )
+                    latest = await _latest_conversation(session, workspace_id, contact.id)
+                    return RasaSession(session_id, contact.id, latest)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def register_push(
         self, workspace_id: str, contact_id: str, channel_type: str, token: str
@@ -144,6 +183,18 @@ class Visitors:
                 ident.contact_id = contact_id  # the device changed hands (log out / log in)
             await session.flush()
             return identity_view(ident)
+
+    async def _widget(self, widget_key: str, origin: str | None) -> tuple[m.Workspace, m.Channel]:
+        async with self.db.read() as session:
+            ws = await session.scalar(
+                select(m.Workspace).where(m.Workspace.widget_key == widget_key)
+            )
+            if ws is None:
+                raise Unauthorized("unknown widget_key", code="invalid_widget_key")
+            channel = await _inapp_channel(session, ws.id)
+        if not origin_allowed(origin, (channel.config or {}).get("allowed_origins", ["*"])):
+            raise Forbidden("this page's origin may not use this widget", code="origin_not_allowed")
+        return ws, channel
 
     def _session_contact(self, token: str, workspace_id: str) -> str:
         claims = read_token(self.secret_key, token, SESSION_KIND)
@@ -271,6 +322,33 @@ async def _contact(
     session.add(contact)
     await session.flush()
     return contact
+
+
+async def _contact_at(session: AsyncSession, workspace_id: str, address: str) -> m.Contact | None:
+    return await session.scalar(
+        select(m.Contact)
+        .join(m.ContactIdentity, m.ContactIdentity.contact_id == m.Contact.id)
+        .where(
+            m.ContactIdentity.workspace_id == workspace_id,
+            m.ContactIdentity.channel_type == ChannelType.INAPP.value,
+            m.ContactIdentity.address == address,
+        )
+    )
+
+
+async def _latest_conversation(
+    session: AsyncSession, workspace_id: str, contact_id: str
+) -> str | None:
+    return await session.scalar(
+        select(m.Conversation.id)
+        .where(
+            m.Conversation.workspace_id == workspace_id,
+            m.Conversation.contact_id == contact_id,
+            m.Conversation.channel_type == ChannelType.INAPP.value,
+        )
+        .order_by(m.Conversation.id.desc())
+        .limit(1)
+    )
 
 
 async def _conversations(
