@@ -253,7 +253,13 @@ def _identity(creds: Credentials, identity_secret: str) -> _Identity | None:
         from_token = _Identity(sub, _text(claims.get("name")), _email(claims.get("email")))
     if from_user and from_token and from_user.external_id != from_token.external_id:
         raise Unauthorized("user and user_token name different users", code="identity_mismatch")
-    return from_user or from_token
+    identity = from_user or from_token
+    if identity and identity.external_id.startswith(RASA_ADDRESS_PREFIX):
+        # Rasa sessions own these in-app addresses; a user must not become one of them.
+        raise Unauthorized(
+            f"external ids starting with {RASA_ADDRESS_PREFIX!r} are reserved", code="reserved_external_id"
+        )
+    return identity
 
 
 async def _inapp_channel(session: AsyncSession, workspace_id: str) -> m.Channel:

@@ -30,6 +30,14 @@ async def test_a_wrong_hmac_is_refused(customer, live_server):
     assert err.code == "invalid_hmac"
 
 
+async def test_external_ids_of_rasa_sessions_are_reserved(customer, live_server):
+    secret = live_server.workspace["identity_secret"]
+    err = await refused(
+        customer(user={"external_id": "rasa:abc", "hmac": user_hmac(secret, "rasa:abc")})
+    )
+    assert err.code == "reserved_external_id"
+
+
 async def test_a_user_without_hmac_is_refused(customer):
     err = await refused(customer(user={"external_id": "alice"}))
     assert err.code == "hmac_required"
