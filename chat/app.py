@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -111,6 +111,8 @@ def _lifespan(settings: Settings, realtime: Realtime | None = None):  # type: ig
         app.state.metrics = Metrics(db)
         services.bus.subscribe(app.state.metrics.on_event)
         app.state.runtime = Runtime(services, worker, http)
+        if settings.redis_url:
+            app.state.redis_probe = _redis_probe(settings.redis_url)
         if realtime is not None:
             await realtime.start(services)
         if settings.worker_enabled:
@@ -125,3 +127,22 @@ def _lifespan(settings: Settings, realtime: Realtime | None = None):  # type: ig
             await db.dispose()
 
     return lifespan
+
+
+def _redis_probe(url: str) -> Callable[[], Awaitable[str]]:
+    """What ``GET /ready`` reports for Redis: ``ok`` or the error's type (never raises)."""
+
+    async def probe() -> str:
+        import redis.asyncio as aioredis
+        from redis.exceptions import RedisError
+
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            await client.ping()
+            return "ok"
+        except (RedisError, OSError) as exc:  # readiness reports, it does not raise
+            return f"error: {type(exc).__name__}"
+        finally:
+            await client.aclose()
+
+    return probe
