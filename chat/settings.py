@@ -10,6 +10,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./parley.db"
     redis_url: str | None = None
+    # Pub/sub ignores Redis db numbers: installations sharing one Redis server need
+    # different channels so they don't receive each other's fan-out.
+    redis_channel: str = "parley.socketio"
     # When unset, a secret is generated once and kept in the database so that every
     # process sharing the database signs and checks tokens alike.
     secret_key: str | None = None

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOCKETIO_PATH = "socket.io"
-REDIS_CHANNEL = "parley.socketio"
 
 
 def _any_origin(origin: str | None, environ: dict[str, Any] | None = None) -> bool:
@@ -47,7 +46,7 @@ class Realtime:
         self.settings = settings
         self.holder = Holder()
         manager = (
-            socketio.AsyncRedisManager(settings.redis_url, channel=REDIS_CHANNEL)
+            socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel)
             if settings.redis_url
             else None
         )

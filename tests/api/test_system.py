@@ -52,3 +52,17 @@ async def test_metrics_count_responses_and_events(api: httpx.AsyncClient) -> Non
     assert 'parley_events_total{type="message.created"} 1' in text
     assert 'parley_http_responses_total{code="202"} 1' in text
     assert "parley_outbox_entries" in text
+
+
+async def test_ready_is_503_when_configured_redis_is_down(db_url: str) -> None:
+    from chat.app import create_app
+    from tests.conftest import free_port, test_settings
+
+    app = create_app(test_settings(db_url, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://parley.test") as c:
+            r = await c.get("/ready")
+    assert r.status_code == 503
+    assert r.json()["checks"]["database"] == "ok"
+    assert r.json()["checks"]["redis"].startswith("error")
