@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, realtime: Realtime | None = Non
     settings = settings or Settings()
     app = Starlette(
         routes=routes.all_routes(),
-        exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=errors.HANDLERS,
         lifespan=_lifespan(settings, realtime),
     )
     app.add_middleware(CountResponses, metrics=lambda: getattr(app.state, "metrics", None))
@@ -97,7 +97,7 @@ def create_asgi(settings: Settings | None = None) -> tuple[ASGIApp, Starlette]:
     return realtime.wrap(app), app
 
 
-def _lifespan(settings: Settings, realtime: Realtime | None = None):  # type: ignore[no-untyped-def]
+def _lifespan(settings: Settings, realtime: Realtime | None = None):
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database_url)

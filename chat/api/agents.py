@@ -16,7 +16,7 @@ from pydantic import (
 from chat.api.common import Strict
 from chat.api.routing import Ctx, Reply, Router
 from chat.domain.enums import AgentRole
-from chat.domain.errors import Forbidden, NotFound, Unprocessable
+from chat.domain.errors import Forbidden, Unprocessable
 from chat.services.contacts import normalise_email
 
 router = Router("agents")

@@ -110,7 +110,7 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
         responses["422"] = error
     if ep.access == "admin":
         responses["403"] = error
-    for code in ep.errors:
-        responses[str(code)] = error
+    for status in ep.errors:
+        responses[str(status)] = error
     op["responses"] = responses
     return op

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from chat.api import agents, contacts, conversations, events, messages, system
-from chat.api import channels, webhooks
+from chat.api import agents, channels, contacts, conversations, events, messages, system, webhooks
 from chat.api.routing import Router, starlette_routes
 
 ROUTERS: list[Router] = [

@@ -35,7 +35,7 @@ async def ready(request: Request) -> Response:
         async with services.db.read() as session:
             await session.execute(text("SELECT 1"))
         checks["database"] = "ok"
-    except Exception as exc:  # readiness reports, it does not raise
+    except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
         checks["database"] = f"error: {type(exc).__name__}"
     probe = getattr(request.app.state, "redis_probe", None)
     if probe is not None:

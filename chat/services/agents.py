@@ -18,7 +18,6 @@ from chat.domain.ids import new_id
 from chat.security import hash_password, read_token, sign_token, verify_password
 from chat.services.views import iso
 
-
 _DUMMY_HASH = hash_password("not a real password")
 
 

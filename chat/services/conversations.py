@@ -7,8 +7,7 @@ the events after the commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any

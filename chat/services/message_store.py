@@ -78,7 +78,7 @@ class GroupCommit:
             return await self.store_one(item)
         except ParleyError as exc:
             return exc
-        except Exception as exc:  # surfaced to that caller alone
+        except Exception as exc:  # noqa: BLE001 - surfaced to that caller alone
             return exc
 
 
@@ -237,9 +237,9 @@ async def _write(
         .execution_options(synchronize_session=False)
     )
     next_seq = {cid: last - counts[cid] + 1 for cid, last in rows}
-    for cid in counts:
+    for cid, count in counts.items():
         conv = convs[cid]
-        conv.last_seq = next_seq[cid] + counts[cid] - 1
+        conv.last_seq = next_seq[cid] + count - 1
         conv.last_message_at = conv.updated_at = now
         if cid in reopen:
             conv.status = ConversationStatus.OPEN.value

@@ -14,8 +14,8 @@ from chat.db import models as m
 from chat.domain.enums import AuthorType, Direction
 from chat.domain.errors import NotFound, Unprocessable
 from chat.services import templating
-from chat.services.conversations import Conversations, NewMessage, Posted
 from chat.services.contacts import normalise_address
+from chat.services.conversations import Conversations, NewMessage, Posted
 from chat.services.identities import contact_for_address
 
 

@@ -12,7 +12,12 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def message_view(msg: m.Message) -> dict[str, Any]:
+# Views take ORM rows or anything with the same attributes (group commit builds plain rows).
+MessageRow = m.Message | Any
+ConversationRow = m.Conversation | Any
+
+
+def message_view(msg: MessageRow) -> dict[str, Any]:
     return {
         "id": msg.id,
         "conversation_id": msg.conversation_id,
@@ -30,7 +35,7 @@ def message_view(msg: m.Message) -> dict[str, Any]:
     }
 
 
-def conversation_view(conv: m.Conversation) -> dict[str, Any]:
+def conversation_view(conv: ConversationRow) -> dict[str, Any]:
     assignee = (
         {"type": conv.assignee_type, "id": conv.assignee_id} if conv.assignee_type else None
     )
