@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -117,6 +118,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from chat.demo import seed
 
         print(_with_services(settings, lambda s: seed(s, f"http://{host}:{port}")), flush=True)
+    # Long-lived servers hold many objects (sockets, pooled statements); the default
+    # thresholds made full collections stall the loop for tens of milliseconds under load.
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     uvicorn.run(
         create_asgi(settings)[0],
         host=host,

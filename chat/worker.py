@@ -119,14 +119,17 @@ class Worker:
             m.OutboxEntry.due_at <= now,
             or_(m.OutboxEntry.lease_until.is_(None), m.OutboxEntry.lease_until < now),
         )
-        async with self.db.write() as session:
+        # Look first without taking the write path: most wake-ups find nothing due, and
+        # on SQLite a write transaction would queue behind (and delay) message writes.
+        async with self.db.read() as session:
             ids = (
                 await session.scalars(
                     select(m.OutboxEntry.id).where(*due).order_by(m.OutboxEntry.due_at).limit(BATCH)
                 )
             ).all()
-            if not ids:
-                return []
+        if not ids:
+            return []
+        async with self.db.write() as session:
             # Re-checking the due condition in the UPDATE makes two processes that
             # picked the same ids claim each entry once.
             claimed = (

@@ -15,10 +15,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from chat.db.inline_sqlite import connect_inline
+
 
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30, "async_creator_fn": connect_inline}
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

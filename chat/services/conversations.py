@@ -54,6 +54,7 @@ class Posted:
     conversation: dict[str, Any]
     created: bool  # False when a client_message_id repeat returned the first message
     events: list[DomainEvent] = field(default_factory=list)
+    queued_work: bool = False  # outbox rows were written (the worker needs waking)
 
 
 BatchBuilder = Callable[[AsyncSession], Awaitable[Sequence[NewMessage]]]
@@ -104,7 +105,7 @@ class Conversations:
         raise AssertionError("unreachable")
 
     async def _after_commit(self, results: Sequence[Posted]) -> None:
-        if any(p.created for p in results):
+        if any(p.queued_work for p in results):
             self.bus.outbox_written()
         for posted in results:
             await self.bus.publish(posted.events)
@@ -211,7 +212,7 @@ class Conversations:
                     origin=new.origin,
                 )
             )
-        return Posted(view, conv_view, created=True, events=events)
+        return Posted(view, conv_view, created=True, events=events, queued_work=True)
 
     async def _conversation_for(
         self, session: AsyncSession, new: NewMessage, events: list[DomainEvent]
@@ -298,5 +299,6 @@ def _posted(
     conversation: dict[str, Any],
     created: bool,
     events: list[DomainEvent] | None = None,
+    queued_work: bool = False,
 ) -> Posted:
-    return Posted(message, conversation, created, events or [])
+    return Posted(message, conversation, created, events or [], queued_work)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import case, insert, select, tuple_, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.bus import DomainEvent
@@ -103,14 +103,19 @@ async def store_group(
     keyed = [(i, it) for i, it in enumerate(items) if it.client_message_id]
     existing: dict[tuple[str, str], Row] = {}
     if keyed:
+        # Two plain INs, not a row-value IN: SQLite scans the table for the latter.
+        wanted_keys = {(it.workspace_id, it.client_message_id) for _, it in keyed}
         rows = await session.execute(
             select(m.Message.__table__).where(
-                tuple_(m.Message.workspace_id, m.Message.client_message_id).in_(
-                    [(it.workspace_id, it.client_message_id) for _, it in keyed]
-                )
+                m.Message.workspace_id.in_({ws for ws, _ in wanted_keys}),
+                m.Message.client_message_id.in_({key for _, key in wanted_keys}),
             )
         )
-        existing = {(r.workspace_id, r.client_message_id): Row(**r._mapping) for r in rows}
+        existing = {
+            (r.workspace_id, r.client_message_id): Row(**r._mapping)
+            for r in rows
+            if (r.workspace_id, r.client_message_id) in wanted_keys
+        }
 
     # 2. The conversations, checked for ownership.
     wanted = {it.conversation_id for it in items if it.conversation_id}
@@ -255,6 +260,7 @@ async def _write(
     work: list[dict[str, Any]] = []
     for i in fresh:
         it = items[i]
+        work_before = len(work)
         conv = convs[it.conversation_id]
         seq = next_seq[it.conversation_id]
         next_seq[it.conversation_id] = seq + 1
@@ -295,7 +301,9 @@ async def _write(
             events[i].append(
                 DomainEvent("message.created", it.workspace_id, {"message": view, "conversation": conv_view}, origin=it.origin)
             )
-        results[i] = make_posted(view, conv_view, True, events[i])
+        # A new conversation may have queued conversation.created webhooks.
+        queued = len(work) > work_before or any(e.type == "conversation.created" for e in events[i])
+        results[i] = make_posted(view, conv_view, True, events[i], queued)
     await session.execute(insert(m.Message), messages)
     await session.execute(insert(m.MessageStatusEvent), statuses)
     if work:
