@@ -36,7 +36,7 @@ class InlineConnection(aiosqlite.Connection):
     def __await__(self) -> Generator[Any, None, InlineConnection]:
         return self._connect().__await__()
 
-    def stop(self) -> None:  # type: ignore[override]
+    def stop(self) -> None:
         self._running = False
         if self._connection is not None:
             self._connection.close()
