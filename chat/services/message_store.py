@@ -304,10 +304,10 @@ async def _write(
         # A new conversation may have queued conversation.created webhooks.
         queued = len(work) > work_before or any(e.type == "conversation.created" for e in events[i])
         results[i] = make_posted(view, conv_view, True, events[i], queued)
-    await session.execute(insert(m.Message), messages)
-    await session.execute(insert(m.MessageStatusEvent), statuses)
+    await session.execute(insert(m.Message.__table__), messages)
+    await session.execute(insert(m.MessageStatusEvent.__table__), statuses)
     if work:
-        await session.execute(insert(m.OutboxEntry), work)
+        await session.execute(insert(m.OutboxEntry.__table__), work)
 
 
 async def _subscriptions(session: AsyncSession, workspace_ids: set[str]) -> dict[str, list[Any]]:
