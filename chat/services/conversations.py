@@ -24,7 +24,13 @@ from chat.domain.enums import ChannelType, ConversationStatus, Direction, Messag
 from chat.domain.errors import BadRequest, NotFound
 from chat.domain.ids import new_id
 from chat.services import outbox
-from chat.services.message_store import GroupCommit, same_author, store_group, taken_key
+from chat.services.message_store import (
+    GroupCommit,
+    message_values,
+    same_author,
+    store_group,
+    taken_key,
+)
 from chat.services.views import conversation_view, message_view
 
 
@@ -150,25 +156,7 @@ class Conversations:
         conv.last_seq, conv.last_message_at, conv.updated_at = seq, now, now
 
         status = _initial_status(new, conv.channel_type)
-        msg = m.Message(
-            id=new_id("msg"),
-            workspace_id=new.workspace_id,
-            conversation_id=conv.id,
-            seq=seq,
-            direction=new.direction.value,
-            author_type=new.author_type,
-            author_id=new.author_id,
-            content=new.content,
-            status=status.value,
-            private=new.private,
-            client_message_id=new.client_message_id,
-            correlation_id=new.correlation_id,
-            callback_data=new.callback_data,
-            notify_url=new.notify_url,
-            send_at=new.send_at,
-            created_at=now,
-            updated_at=now,
-        )
+        msg = m.Message(**message_values(new, conv.id, seq, status, now))
         session.add(msg)
         session.add(m.MessageStatusEvent(id=new_id("mse"), message_id=msg.id, status=status.value))
         await session.flush()
