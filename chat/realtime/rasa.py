@@ -64,6 +64,9 @@ class RasaPeer(Peer):
     # The conversation each session id of this socket posts to (once it has one).
     conversations: dict[str, str] = field(default_factory=dict)
     switching: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Events inside or queued on ``switching``: while any is, later events queue too, so
+    # none overtakes an earlier one that is still waiting for the lock.
+    queued: int = 0
 
 
 class RasaNamespace(GuardedNamespace):
@@ -120,8 +123,15 @@ class RasaNamespace(GuardedNamespace):
         (None: the current session, else one named by the socket id, as Rasa does). The
         socket joins the session's room and is online as its contact."""
         current = peer.session
-        if current is not None and session_id in (None, current.session_id):
+        if peer.queued == 0 and current is not None and session_id in (None, current.session_id):
             return current  # the common case: no await
+        peer.queued += 1
+        try:
+            return await self._switch(peer, session_id)
+        finally:
+            peer.queued -= 1
+
+    async def _switch(self, peer: RasaPeer, session_id: str | None) -> RasaSession:
         async with peer.switching:  # later events of the socket wait for the switch
             before = peer.session
             if before is not None and session_id in (None, before.session_id):
