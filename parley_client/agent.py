@@ -85,17 +85,6 @@ class AgentClient(Connection):
         conversation: dict[str, Any] = ack["conversation"]
         return conversation
 
-    async def resync(self, conversation_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
-        while True:
-            ack = await self.call(
-                "resync", {"conversation_id": conversation_id, "after_seq": after_seq}
-            )
-            messages += ack["messages"]
-            after_seq = int(ack["last_seq"])
-            if not ack.get("has_more"):
-                return messages
-
     async def presence(self) -> list[dict[str, Any]]:
         ack = await self.call("presence", {})
         online: list[dict[str, Any]] = ack["online"]

@@ -132,18 +132,6 @@ class ParleyClient(Connection):
         ack = await self.call("delivered", {"conversation_id": conversation_id, "seq": seq})
         return int(ack["seq"])
 
-    async def resync(self, conversation_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
-        """Every message after ``after_seq`` (all pages), in seq order."""
-        messages: list[dict[str, Any]] = []
-        while True:
-            ack = await self.call(
-                "resync", {"conversation_id": conversation_id, "after_seq": after_seq}
-            )
-            messages += ack["messages"]
-            after_seq = int(ack["last_seq"])
-            if not ack.get("has_more"):
-                return messages
-
     async def register_push(self, channel_type: str, token: str) -> dict[str, Any]:
         ack = await self.call("register_push", {"channel_type": channel_type, "token": token})
         identity: dict[str, Any] = ack["identity"]

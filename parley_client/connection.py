@@ -231,6 +231,18 @@ class Connection:
         finally:
             self._pending.discard(future)
 
+    async def resync(self, conversation_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
+        """Every message after ``after_seq`` (all pages), in seq order."""
+        messages: list[dict[str, Any]] = []
+        while True:
+            ack = await self.call(
+                "resync", {"conversation_id": conversation_id, "after_seq": after_seq}
+            )
+            messages += ack["messages"]
+            after_seq = int(ack["last_seq"])
+            if not ack.get("has_more"):
+                return messages
+
     async def call(
         self, event: str, data: Any = None, timeout: float | None = None
     ) -> dict[str, Any]:

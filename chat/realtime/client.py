@@ -124,25 +124,15 @@ class ClientNamespace(GuardedNamespace):
 
     @handles("delivered", Receipt)
     async def on_delivered(self, peer: ClientPeer, p: Receipt) -> Ack:
-        seq = await self.holder.get().messages.acknowledge(
-            peer.workspace_id,
-            p.conversation_id,
-            peer.reader,
-            p.seq,
-            MessageStatus.DELIVERED,
-            origin=peer.sid,
-        )
-        return ok(seq=seq)
+        return await self._receipt(peer, p, MessageStatus.DELIVERED)
 
     @handles("read", Receipt)
     async def on_read(self, peer: ClientPeer, p: Receipt) -> Ack:
+        return await self._receipt(peer, p, MessageStatus.READ)
+
+    async def _receipt(self, peer: ClientPeer, p: Receipt, status: MessageStatus) -> Ack:
         seq = await self.holder.get().messages.acknowledge(
-            peer.workspace_id,
-            p.conversation_id,
-            peer.reader,
-            p.seq,
-            MessageStatus.READ,
-            origin=peer.sid,
+            peer.workspace_id, p.conversation_id, peer.reader, p.seq, status, origin=peer.sid
         )
         return ok(seq=seq)
 
