@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 Clock = Callable[[], float]
 
@@ -56,6 +57,6 @@ class TypingThrottle:
 def payload_size(data: Any) -> int:
     """Bytes of ``data`` as compact JSON (about what it took on the wire)."""
     try:
-        return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
-    except (TypeError, ValueError):  # binary attachments and the like
+        return len(orjson.dumps(data))
+    except TypeError:  # binary attachments, huge ints and the like
         return len(repr(data))

@@ -53,34 +53,49 @@ class Emitter(Protocol):
 # Renders a message (the contact's view) as the payloads of Rasa's ``bot_uttered``.
 RasaView = Callable[[Mapping[str, Any]], Sequence[Any]]
 
+# Whether an emit to (namespace, room) skipping one socket could reach anyone.
+Occupied = Callable[[str, str, str | None], bool]
+
+
+def always(_namespace: str, _room: str, _skip: str | None) -> bool:
+    return True
+
 
 class SocketAudience:
     """The fan-out's ``Audience`` over Socket.IO rooms (through the client manager, so
     with Redis the sockets of every process are reached).
 
     ``rasa_view`` is ``chat.realtime.rasa.bot_messages``, handed in by the server (that
-    module builds on this one)."""
+    module builds on this one). ``occupied`` lets the server skip emits that would reach
+    nobody (encoding a payload for an empty room costs as much as sending it); with
+    several processes it must answer True, since the room's members may be elsewhere."""
 
-    def __init__(self, emitter: Emitter, rasa_view: RasaView) -> None:
+    def __init__(
+        self, emitter: Emitter, rasa_view: RasaView, occupied: Occupied = always
+    ) -> None:
         self.emitter = emitter
         self.rasa_view = rasa_view
+        self.occupied = occupied
+
+    async def _emit(
+        self, namespace: str, room: str, event: str, data: Any, skip: str | None
+    ) -> None:
+        if self.occupied(namespace, room, skip):
+            await self.emitter.emit(event, data, room=room, skip_sid=skip, namespace=namespace)
 
     async def agents(
         self, workspace_id: str, event: str, data: Any, *, skip: str | None = None
     ) -> None:
-        await self.emitter.emit(
-            event, data, room=agents(workspace_id), skip_sid=skip, namespace=AGENT
-        )
+        await self._emit(AGENT, agents(workspace_id), event, data, skip)
 
     async def contact(
         self, contact_id: str, event: str, data: Any, *, skip: str | None = None
     ) -> None:
-        await self.emitter.emit(
-            event, data, room=contact(contact_id), skip_sid=skip, namespace=CLIENT
-        )
+        await self._emit(CLIENT, contact(contact_id), event, data, skip)
 
     async def rasa(self, contact_id: str, message: Mapping[str, Any]) -> None:
+        room = rasa_session(contact_id)
+        if not self.occupied(RASA, room, None):
+            return
         for payload in self.rasa_view(message):
-            await self.emitter.emit(
-                BOT_UTTERED, payload, room=rasa_session(contact_id), namespace=RASA
-            )
+            await self._emit(RASA, room, BOT_UTTERED, payload, None)

@@ -26,7 +26,9 @@ from chat.listeners.realtime_fanout import RealtimeFanout
 from chat.realtime import rasa, rooms
 from chat.realtime.agent import AgentNamespace
 from chat.realtime.client import ClientNamespace
+from chat.realtime.engine import LeanSocketIOServer
 from chat.realtime.namespace import GuardedNamespace, Holder
+from chat.realtime.wire import JsonPacket
 from chat.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,6 +43,19 @@ def _any_origin(origin: str | None, environ: dict[str, Any] | None = None) -> bo
     return True
 
 
+def _local_occupancy(manager: Any) -> rooms.Occupied:
+    """For the in-process manager: is anyone but ``skip`` in the room? (python-socketio
+    keeps ``rooms[namespace][room]`` as a mapping of socket ids.)"""
+
+    def occupied(namespace: str, room: str, skip: str | None) -> bool:
+        members = manager.rooms.get(namespace, {}).get(room)
+        if not members:
+            return False
+        return len(members) > 1 or skip not in members
+
+    return occupied
+
+
 class Realtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -50,9 +65,10 @@ class Realtime:
             if settings.redis_url
             else None
         )
-        self.sio = socketio.AsyncServer(
+        self.sio = LeanSocketIOServer(
             async_mode="asgi",
             client_manager=manager,
+            serializer=JsonPacket,
             cors_allowed_origins=_any_origin,
             max_http_buffer_size=max(
                 settings.socket_max_frame_bytes, 2 * settings.socket_max_payload_bytes
@@ -62,7 +78,11 @@ class Realtime:
             logger=False,
             engineio_logger=False,
         )
-        self.audience = rooms.SocketAudience(self.sio, rasa_view=rasa.bot_messages)
+        self.audience = rooms.SocketAudience(
+            self.sio,
+            rasa_view=rasa.bot_messages,
+            occupied=rooms.always if manager is not None else _local_occupancy(self.sio.manager),
+        )
         self.namespaces: list[GuardedNamespace] = [
             ClientNamespace(rooms.CLIENT, self.holder, settings, self.audience),
             AgentNamespace(rooms.AGENT, self.holder, settings, self.audience),

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, case, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from chat.bus import DomainEvent
 from chat.db import models as m
@@ -32,6 +32,8 @@ from chat.services.views import conversation_view, message_view
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 256
+GATHER_TURNS = 16
+QUIET_TURNS = 2
 
 # Resolves a post that names no conversation (rare: a conversation's first message).
 OpenConversation = Callable[[AsyncSession, Any, list[DomainEvent]], Awaitable[m.Conversation]]
@@ -61,6 +63,7 @@ class GroupCommit:
         return await future
 
     async def _flush(self) -> None:
+        await self._gather()
         while self._pending:
             group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
             items = [item for item, _ in group]
@@ -72,6 +75,22 @@ class GroupCommit:
             for (_, future), result in zip(group, results, strict=True):
                 if not future.done():
                     future.set_result(result)
+
+    async def _gather(self) -> None:
+        """Let posts already on their way join the group before it is written.
+
+        A commit costs about the same for one message as for a hundred (SQLite writes
+        every touched page), and a socket message takes a few loop turns from the wire
+        to ``submit``; so the group waits while it keeps growing, a few turns at most."""
+        quiet = 0
+        for _ in range(GATHER_TURNS):
+            before = len(self._pending)
+            await asyncio.sleep(0)
+            if len(self._pending) >= MAX_GROUP:
+                return
+            quiet = quiet + 1 if len(self._pending) == before else 0
+            if quiet == QUIET_TURNS:
+                return
 
     async def _alone(self, item: Any) -> Result:
         try:
@@ -96,6 +115,9 @@ async def store_group(
 ) -> list[Result]:
     """Store ``items`` (NewMessage) in the caller's transaction; a result or error per item."""
     now = utcnow()
+    # Core statements on the session's connection: the ORM's per-statement bookkeeping
+    # cost more than the SQL on this path.
+    conn = await session.connection()
     results: list[Result] = [None] * len(items)
     events: list[list[DomainEvent]] = [[] for _ in items]
 
@@ -103,13 +125,10 @@ async def store_group(
     keyed = [(i, it) for i, it in enumerate(items) if it.client_message_id]
     existing: dict[tuple[str, str], Row] = {}
     if keyed:
-        # Two plain INs, not a row-value IN: SQLite scans the table for the latter.
         wanted_keys = {(it.workspace_id, it.client_message_id) for _, it in keyed}
-        rows = await session.execute(
-            select(m.Message.__table__).where(
-                m.Message.workspace_id.in_({ws for ws, _ in wanted_keys}),
-                m.Message.client_message_id.in_({key for _, key in wanted_keys}),
-            )
+        rows = await conn.execute(
+            _REPEATS,
+            {"b_ws": list({ws for ws, _ in wanted_keys}), "b_keys": list({k for _, k in wanted_keys})},
         )
         existing = {
             (r.workspace_id, r.client_message_id): Row(**r._mapping)
@@ -122,9 +141,10 @@ async def store_group(
     wanted |= {r.conversation_id for r in existing.values()}
     convs: dict[str, Row] = {}
     if wanted:
-        rows = await session.execute(
-            select(m.Conversation.__table__).where(m.Conversation.id.in_(wanted))
-        )
+        # Locked (PostgreSQL) so the seqs handed out below from last_seq stay ours until
+        # the commit; in id order, so two processes' groups never wait on each other in
+        # a circle. SQLite has no FOR UPDATE: its one writer is serialised in process.
+        rows = await conn.execute(_LOCK_CONVERSATIONS, {"b_ids": list(wanted)})
         convs = {r.id: Row(**r._mapping) for r in rows}
 
     first_of_key: dict[tuple[str, str], int] = {}
@@ -166,7 +186,7 @@ async def store_group(
         fresh.append(i)
 
     if fresh:
-        await _write(session, items, fresh, convs, events, now, initial_status, status_payload, make_posted, results)
+        await _write(conn, items, fresh, convs, events, now, initial_status, status_payload, make_posted, results)
 
     for i, res in enumerate(results):
         if isinstance(res, int):  # a repeat inside this group
@@ -178,9 +198,37 @@ async def store_group(
     return results
 
 
-def _table(model: type[m.Base]) -> Table:
-    # Core inserts skip the ORM's bulk bookkeeping, which costs more than the SQL here.
-    return cast(Table, model.__table__)
+_conversations = cast(Table, m.Conversation.__table__)
+_messages = cast(Table, m.Message.__table__)
+_subs = cast(Table, m.WebhookSubscription.__table__)
+# Built once: a statement object caches its compiled form (expanding INs included).
+_REPEATS = select(_messages).where(
+    # Two plain INs, not a row-value IN: SQLite scans the table for the latter.
+    _messages.c.workspace_id.in_(bindparam("b_ws", expanding=True)),
+    _messages.c.client_message_id.in_(bindparam("b_keys", expanding=True)),
+)
+_LOCK_CONVERSATIONS = (
+    select(_conversations)
+    .where(_conversations.c.id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(_conversations.c.id)
+    .with_for_update()
+)
+_ACTIVE_SUBSCRIPTIONS = select(_subs).where(
+    _subs.c.workspace_id.in_(bindparam("b_ws", expanding=True)), _subs.c.active.is_(True)
+)
+_INSERT_MESSAGES = insert(_messages)
+_INSERT_STATUSES = insert(cast(Table, m.MessageStatusEvent.__table__))
+_INSERT_WORK = insert(cast(Table, m.OutboxEntry.__table__))
+_ADVANCE = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("b_id"))
+    .values(
+        last_seq=bindparam("b_seq"),
+        status=bindparam("b_status"),
+        last_message_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+    )
+)
 
 
 def message_values(new: Any, conversation_id: str, seq: int, status: MessageStatus, now: Any) -> dict[str, Any]:
@@ -229,7 +277,7 @@ def _with_conversation(item: Any, conversation_id: str) -> Any:
 
 
 async def _write(
-    session: AsyncSession,
+    conn: AsyncConnection,
     items: Sequence[Any],
     fresh: list[int],
     convs: dict[str, Row],
@@ -240,7 +288,8 @@ async def _write(
     make_posted: Callable[..., Any],
     results: list[Result],
 ) -> None:
-    # 3. One UPDATE hands out the seqs of every conversation in the group.
+    # 3. The seqs follow the locked rows' last_seq; one executemany of one fixed
+    # statement moves every conversation of the group forward.
     counts: dict[str, int] = {}
     for i in fresh:
         cid = items[i].conversation_id
@@ -251,31 +300,17 @@ async def _write(
         if items[i].direction is Direction.INBOUND
         and convs[items[i].conversation_id].status == ConversationStatus.RESOLVED
     }
-    values: dict[str, Any] = {
-        "last_seq": m.Conversation.last_seq + case(counts, value=m.Conversation.id, else_=0),
-        "last_message_at": now,
-        "updated_at": now,
-    }
-    if reopen:
-        values["status"] = case(
-            {cid: ConversationStatus.OPEN.value for cid in reopen},
-            value=m.Conversation.id,
-            else_=m.Conversation.status,
-        )
-    rows = await session.execute(
-        update(m.Conversation)
-        .where(m.Conversation.id.in_(list(counts)))
-        .values(**values)
-        .returning(m.Conversation.id, m.Conversation.last_seq)
-        .execution_options(synchronize_session=False)
-    )
-    next_seq = {cid: last - counts[cid] + 1 for cid, last in rows}
+    next_seq: dict[str, int] = {}
+    moves: list[dict[str, Any]] = []
     for cid, count in counts.items():
         conv = convs[cid]
-        conv.last_seq = next_seq[cid] + count - 1
+        next_seq[cid] = conv.last_seq + 1
+        conv.last_seq += count
         conv.last_message_at = conv.updated_at = now
         if cid in reopen:
             conv.status = ConversationStatus.OPEN.value
+        moves.append({"b_id": cid, "b_seq": conv.last_seq, "b_status": conv.status, "b_now": now})
+    await conn.execute(_ADVANCE, moves)
     for cid in reopen:
         events[next(i for i in fresh if items[i].conversation_id == cid)].append(
             DomainEvent("conversation.updated", convs[cid].workspace_id, conversation_view(convs[cid]))
@@ -284,7 +319,7 @@ async def _write(
     # 4. Messages, their first status and their outbox work, one INSERT per table.
     messages: list[dict[str, Any]] = []
     statuses: list[dict[str, Any]] = []
-    subs = await _subscriptions(session, {items[i].workspace_id for i in fresh})
+    subs = await _subscriptions(conn, {items[i].workspace_id for i in fresh})
     work: list[dict[str, Any]] = []
     for i in fresh:
         it = items[i]
@@ -314,19 +349,14 @@ async def _write(
         # A new conversation may have queued conversation.created webhooks.
         queued = len(work) > work_before or any(e.type == "conversation.created" for e in events[i])
         results[i] = make_posted(view, conv_view, True, events[i], queued)
-    await session.execute(insert(_table(m.Message)), messages)
-    await session.execute(insert(_table(m.MessageStatusEvent)), statuses)
+    await conn.execute(_INSERT_MESSAGES, messages)
+    await conn.execute(_INSERT_STATUSES, statuses)
     if work:
-        await session.execute(insert(_table(m.OutboxEntry)), work)
+        await conn.execute(_INSERT_WORK, work)
 
 
-async def _subscriptions(session: AsyncSession, workspace_ids: set[str]) -> dict[str, list[Any]]:
-    rows = await session.execute(
-        select(m.WebhookSubscription.__table__).where(
-            m.WebhookSubscription.workspace_id.in_(workspace_ids),
-            m.WebhookSubscription.active.is_(True),
-        )
-    )
+async def _subscriptions(conn: AsyncConnection, workspace_ids: set[str]) -> dict[str, list[Any]]:
+    rows = await conn.execute(_ACTIVE_SUBSCRIPTIONS, {"b_ws": list(workspace_ids)})
     found: dict[str, list[Any]] = {}
     for r in rows:
         found.setdefault(r.workspace_id, []).append(r)
@@ -345,11 +375,13 @@ def _webhook_rows(
     subs: list[Any], workspace_id: str, message_id: str, event_type: str,
     data: dict[str, Any], notify_url: str | None, now: Any,
 ) -> list[dict[str, Any]]:
+    targets = [s for s in subs if outbox.subscription_wants(s, event_type)]
+    if not targets and not notify_url:
+        return []
     envelope = outbox.envelope(workspace_id, event_type, data)
     rows = [
         _work_row(workspace_id, outbox.WEBHOOK, message_id, {"url": s.url, "subscription_id": s.id, "body": envelope}, now)
-        for s in subs
-        if outbox.subscription_wants(s, event_type)
+        for s in targets
     ]
     if notify_url:
         rows.append(_work_row(workspace_id, outbox.WEBHOOK, message_id, {"url": notify_url, "subscription_id": None, "body": envelope}, now))

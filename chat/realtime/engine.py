@@ -1,0 +1,216 @@
+"""Engine.IO with a lean websocket path: python-engineio, except how a websocket is served.
+
+python-engineio serves each websocket with a reader that wraps every frame in a new task
+and a timeout, and a writer task fed through an ``asyncio.Queue``; with the packet
+objects around them that was about a third of a stored message's round trip here.
+``LeanSocket`` keeps everything else of python-engineio (handshake, long-polling,
+upgrades, pings, the service task that closes silent clients, python-socketio on top)
+and replaces only the websocket loop:
+
+* the reader awaits the ASGI ``receive`` directly and hands Engine.IO messages to
+  python-socketio as they come; silent clients are closed by the server's ping check,
+  which closes the websocket and so ends the reader;
+* outgoing frames go to a deque drained by one writer at a time, so a frame is written
+  with no queue hand-off and frames keep their order; a socket whose TCP buffer is full
+  makes only its own writer wait, never the code that emitted to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+import engineio
+import socketio
+from engineio import packet
+from engineio.async_socket import AsyncSocket
+
+log = logging.getLogger(__name__)
+
+_CLOSE = object()  # in the deque: close the websocket once what precedes is written
+
+
+class LeanSocket(AsyncSocket):  # type: ignore[misc]
+    def __init__(self, server: Any, sid: str) -> None:
+        super().__init__(server, sid)
+        self.ws: Any = None  # python-engineio's ASGI websocket wrapper, once upgraded
+        self._out: deque[Any] = deque()
+        self._writing = False
+        self._wake: asyncio.Future[None] | None = None
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def send(self, pkt: Any) -> None:
+        if self.ws is None:  # long-polling, or still upgrading
+            await super().send(pkt)
+            return
+        if self.closed or not await self.check_ping_timeout():
+            return
+        self._out.append(pkt.encode())
+        self._kick()
+
+    async def close(
+        self, wait: bool = True, abort: bool = False, reason: Any = None
+    ) -> None:
+        await super().close(wait=wait, abort=abort, reason=reason)
+        if self.ws is not None and self.closed:
+            # After whatever is queued (a CLOSE packet, say), close the websocket: the
+            # reader has no timeout of its own and ends when the connection does.
+            self._out.append(_CLOSE)
+            self._kick()
+
+    def _kick(self) -> None:
+        if not self._writing and self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _drain(self) -> None:
+        """Write the deque in order; one caller at a time (the others leave it to it)."""
+        if self._writing:
+            return
+        self._writing = True
+        try:
+            while self._out:
+                frame = self._out.popleft()
+                if frame is _CLOSE:
+                    self._out.clear()
+                    await self.ws.close()
+                    return
+                await self.ws.send(frame)
+        finally:
+            self._writing = False
+
+    async def _writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._out:
+                self._wake = loop.create_future()
+                await self._wake
+                self._wake = None
+            await self._drain()
+
+    # -- receiving -----------------------------------------------------------------------
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        if self.connected and not await self._take_upgrade(ws):
+            return
+        self.connected = self.upgraded = True
+        self.upgrading = False
+        self._adopt_polling_queue()
+        self.ws = ws
+        writer = asyncio.ensure_future(self._writer())
+        try:
+            await self._read(ws)
+        finally:
+            writer.cancel()
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+            await ws.close()
+
+    async def _read(self, ws: Any) -> None:
+        receive = ws.asgi_receive
+        limit = self.server.max_http_buffer_size
+        trigger = self.server._trigger_event
+        while True:
+            event = await receive()
+            if event["type"] != "websocket.receive":
+                return
+            data = event.get("text")
+            if data is None:
+                data = event.get("bytes")
+                if data is None:
+                    return
+                if len(data) > limit:
+                    return
+                await trigger("message", self.sid, data, run_async=self.server.async_handlers)
+                continue
+            if len(data) > limit:
+                return
+            kind = data[:1]
+            if kind == "4":  # MESSAGE: the Socket.IO packet follows
+                await trigger("message", self.sid, data[1:], run_async=self.server.async_handlers)
+            elif kind == "3":  # PONG
+                self.schedule_ping()
+            elif kind == "1":  # CLOSE
+                await self.close(wait=False, abort=True, reason=self.server.reason.CLIENT_DISCONNECT)
+                return
+            # 2 (a client PING) and 6 (NOOP) need nothing; unknown kinds are ignored
+
+    async def _take_upgrade(self, ws: Any) -> bool:
+        """The polling → websocket upgrade: ``2probe`` → ``3probe``, then ``5``."""
+        self.upgrading = True  # python-engineio stops answering polls with packets
+        try:
+            probe = await ws.wait()
+            if probe != "2probe":
+                return self._upgrade_failed("no PING probe")
+            await ws.send("3probe")
+            await self.queue.put(packet.Packet(packet.NOOP))  # ends the pending poll
+            if await ws.wait() != "5":
+                return self._upgrade_failed("no UPGRADE packet")
+        except OSError:
+            return self._upgrade_failed("the websocket closed")
+        return True
+
+    def _upgrade_failed(self, why: str) -> bool:
+        log.info("%s: websocket upgrade failed: %s", self.sid, why)
+        self.upgrading = False
+        return False
+
+    def _adopt_polling_queue(self) -> None:
+        """Packets queued for the long-poll that never came go out on the websocket."""
+        while not self.queue.empty():
+            pkt = self.queue.get_nowait()
+            self.queue.task_done()
+            if pkt is not None and pkt.packet_type != packet.NOOP:
+                self._out.append(pkt.encode())
+
+
+class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
+    """python-engineio's server whose sockets are ``LeanSocket``s."""
+
+    async def _handle_connect(
+        self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
+    ) -> Any:
+        # python-engineio's own _handle_connect, with LeanSocket (and without the
+        # sid cookie, which Parley does not set).
+        if self.start_service_task:
+            self.start_service_task = False
+            self.service_task_handle = self.start_background_task(self._service_task)
+        sid = self.generate_id()
+        s = LeanSocket(self, sid)
+        self.sockets[sid] = s
+        await s.send(
+            packet.Packet(
+                packet.OPEN,
+                {
+                    "sid": sid,
+                    "upgrades": self._upgrades(sid, transport),
+                    "pingTimeout": int(self.ping_timeout * 1000),
+                    "pingInterval": int(self.ping_interval + self.ping_interval_grace_period)
+                    * 1000,
+                    "maxPayload": self.max_http_buffer_size,
+                },
+            )
+        )
+        ret = await self._trigger_event("connect", sid, environ, run_async=False)
+        if ret is not None and ret is not True:
+            del self.sockets[sid]
+            return self._unauthorized(ret or None)
+        s.schedule_ping()
+        if transport == "websocket":
+            ret = await s.handle_get_request(environ)
+            if s.closed and sid in self.sockets:
+                del self.sockets[sid]
+            return ret
+        s.connected = True
+        try:
+            return self._ok(await s.poll(), jsonp_index=jsonp_index)
+        except engineio.exceptions.QueueEmpty:
+            return self._bad_request()
+
+
+class LeanSocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's ``AsyncServer`` on ``LeanEngineServer``."""
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return LeanEngineServer

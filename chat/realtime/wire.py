@@ -1,0 +1,36 @@
+"""How Parley's Socket.IO packets are encoded: JSON only, through orjson.
+
+Parley's events carry JSON objects and never bytes, so the packet class skips
+python-socketio's search of every outgoing payload for binary parts (a recursive walk
+that cost as much as encoding it); bytes given by mistake fail loudly in ``dumps``
+instead of going out as attachments. Incoming binary packets are still decoded, and
+then refused by payload validation like any other non-JSON value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+from socketio.packet import Packet
+
+
+class OrjsonCodec:
+    """The ``json`` module interface python-socketio's packets call."""
+
+    @staticmethod
+    def dumps(data: Any, **_ignored: Any) -> str:
+        return orjson.dumps(data).decode()
+
+    @staticmethod
+    def loads(text: str | bytes, **_ignored: Any) -> Any:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return json.loads(text)  # what orjson refuses but JSON allows (e.g. huge ints)
+
+
+class JsonPacket(Packet):
+    uses_binary_events = False
+    json = OrjsonCodec
