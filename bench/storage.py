@@ -22,16 +22,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select
 
-from chat.app import build_services  # noqa: E402
-from chat.db import models as m  # noqa: E402
-from chat.db.engine import Database  # noqa: E402
-from chat.db.migrate import ensure_schema  # noqa: E402
-from chat.domain.enums import Direction  # noqa: E402
-from chat.services.conversations import NewMessage  # noqa: E402
-from chat.services.identities import contact_for_address  # noqa: E402
-from chat.settings import Settings  # noqa: E402
+from chat.app import build_services
+from chat.db import models as m
+from chat.db.engine import Database
+from chat.db.migrate import ensure_schema
+from chat.domain.enums import Direction
+from chat.services.conversations import NewMessage
+from chat.services.identities import contact_for_address
+from chat.settings import Settings
 
 
 async def run(url: str, writers: int, seconds: float) -> dict[str, Any]:

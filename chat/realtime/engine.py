@@ -32,7 +32,12 @@ log = logging.getLogger(__name__)
 _CLOSE = object()  # in the deque: close the websocket once what precedes is written
 
 
-class LeanSocket(AsyncSocket):  # type: ignore[misc]
+class LeanSocket(AsyncSocket):
+    connected: bool  # python-engineio's own attributes, declared for the type checker
+    upgraded: bool
+    upgrading: bool
+    closed: bool
+
     def __init__(self, server: Any, sid: str) -> None:
         super().__init__(server, sid)
         self.ws: Any = None  # python-engineio's ASGI websocket wrapper, once upgraded
@@ -165,8 +170,10 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                 self._out.append(pkt.encode())
 
 
-class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
+class LeanEngineServer(engineio.AsyncServer):
     """python-engineio's server whose sockets are ``LeanSocket``s."""
+
+    start_service_task: bool
 
     async def _handle_connect(
         self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
@@ -209,7 +216,7 @@ class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             return self._bad_request()
 
 
-class LeanSocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
+class LeanSocketIOServer(socketio.AsyncServer):
     """python-socketio's ``AsyncServer`` on ``LeanEngineServer``."""
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
