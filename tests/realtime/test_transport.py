@@ -1,0 +1,185 @@
+"""The lean websocket path (chat/realtime/engine.py), spoken to in raw Engine.IO v4 /
+Socket.IO v5 frames: order, pings, silent clients, and the polling → websocket upgrade."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import httpx
+import websockets
+
+from parley_client import user_hmac
+from tests.conftest import LiveServer
+from tests.realtime.conftest import TIMEOUT
+
+NS = "/client"
+
+
+def auth_for(live: LiveServer) -> dict[str, Any]:
+    external_id = f"raw-{uuid.uuid4().hex[:8]}"
+    return {
+        "widget_key": live.workspace["widget_key"],
+        "user": {
+            "external_id": external_id,
+            "hmac": user_hmac(live.workspace["identity_secret"], external_id),
+        },
+    }
+
+
+class RawClient:
+    """A Socket.IO client written out by hand, one websocket, ``/client`` only."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.acks: dict[int, Any] = {}
+        self.events: list[tuple[str, Any]] = []
+        self.next_id = 0
+        self.answer_pings = True
+
+    @classmethod
+    async def open(cls, live: LiveServer, *, upgrade_sid: str | None = None) -> RawClient:
+        query = "EIO=4&transport=websocket" + (f"&sid={upgrade_sid}" if upgrade_sid else "")
+        ws = await websockets.connect(f"ws://127.0.0.1:{live.port}/socket.io/?{query}")
+        return cls(ws)
+
+    async def handshake(self, live: LiveServer) -> None:
+        opened = await self.frame()
+        assert opened.startswith("0{") and "sid" in json.loads(opened[1:])
+        await self.ws.send(f"40{NS},{json.dumps(auth_for(live))}")
+        await self.until(lambda: any(name == "session" for name, _ in self.events))
+
+    async def frame(self) -> str:
+        data = await asyncio.wait_for(self.ws.recv(), TIMEOUT)
+        assert isinstance(data, str)
+        return data
+
+    def take(self, data: str) -> None:
+        """Files one incoming frame."""
+        if data == "2":
+            if self.answer_pings:
+                asyncio.get_running_loop().create_task(self.ws.send("3"))
+            return
+        prefix = f"43{NS},"  # an ack
+        if data.startswith(prefix):
+            rest = data[len(prefix) :]
+            digits = len(rest) - len(rest.lstrip("0123456789"))
+            self.acks[int(rest[:digits])] = json.loads(rest[digits:])[0]
+        elif data.startswith(f"42{NS},"):
+            name, *args = json.loads(data[len(f"42{NS},") :])
+            self.events.append((name, args[0] if args else None))
+
+    async def until(self, done: Any) -> None:
+        while not done():
+            self.take(await self.frame())
+
+    async def emit(self, event: str, payload: Any) -> int:
+        ack_id = self.next_id
+        self.next_id += 1
+        await self.ws.send(f"42{NS},{ack_id}{json.dumps([event, payload])}")
+        return ack_id
+
+    async def call(self, event: str, payload: Any) -> Any:
+        ack_id = await self.emit(event, payload)
+        await self.until(lambda: ack_id in self.acks)
+        return self.acks[ack_id]
+
+
+def text(body: str, conversation_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "content": {"type": "text", "text": body},
+        "client_message_id": uuid.uuid4().hex,
+        **extra,
+    }
+    if conversation_id:
+        payload["conversation_id"] = conversation_id
+    return payload
+
+
+async def test_a_burst_from_one_socket_is_stored_and_acked_in_the_order_sent(
+    live_server: LiveServer,
+) -> None:
+    client = await RawClient.open(live_server)
+    try:
+        await client.handshake(live_server)
+        first = await client.call("message", text("hello"))
+        assert first["ok"], first
+        conv = first["conversation"]["id"]
+        ids = [await client.emit("message", text(f"burst {i}", conv)) for i in range(30)]
+        await client.until(lambda: all(i in client.acks for i in ids))
+        acks = [client.acks[i] for i in ids]
+        assert all(a["ok"] for a in acks), acks
+        assert [a["message"]["seq"] for a in acks] == list(range(2, 32))
+        assert [a["message"]["content"]["text"] for a in acks] == [f"burst {i}" for i in range(30)]
+    finally:
+        await client.ws.close()
+
+
+async def test_a_client_that_stops_answering_pings_is_closed(custom_server: Any) -> None:
+    live = await custom_server(socket_ping_interval_seconds=0.5, socket_ping_timeout_seconds=0.5)
+    client = await RawClient.open(live)
+    await client.handshake(live)
+    client.answer_pings = False
+    closed = False
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                client.take(await client.ws.recv())
+    except websockets.ConnectionClosed:
+        closed = True
+    assert closed
+
+
+async def test_a_client_that_answers_pings_stays_connected(custom_server: Any) -> None:
+    live = await custom_server(socket_ping_interval_seconds=0.3, socket_ping_timeout_seconds=0.5)
+    client = await RawClient.open(live)
+    try:
+        await client.handshake(live)
+        pings = 0
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 2.0
+        while loop.time() < end:
+            try:
+                data = await asyncio.wait_for(client.ws.recv(), end - loop.time())
+            except TimeoutError:
+                break
+            pings += data == "2"
+            client.take(data)
+        assert pings >= 3
+        ack = await client.call("message", text("still here"))
+        assert ack["ok"], ack
+    finally:
+        await client.ws.close()
+
+
+async def test_packets_queued_while_polling_arrive_after_the_upgrade(
+    live_server: LiveServer,
+) -> None:
+    base = f"http://127.0.0.1:{live_server.port}/socket.io/?EIO=4&transport=polling"
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        opened = (await http.get(base)).text
+        sid = json.loads(opened[1:])["sid"]
+        polled = f"{base}&sid={sid}"
+        posted = await http.post(polled, content=f"40{NS},{json.dumps(auth_for(live_server))}")
+        assert posted.status_code == 200
+        # The namespace's connect answer and the session greeting now wait in the
+        # polling queue; no GET takes them before the upgrade.
+        client = await RawClient.open(live_server, upgrade_sid=sid)
+        try:
+            await client.ws.send("2probe")
+            assert await client.frame() == "3probe"
+            await client.ws.send("5")
+            frames: list[str] = []
+            while not (
+                any(f.startswith(f"42{NS},") and '"session"' in f for f in frames)
+                and any(f.startswith(f"40{NS},") for f in frames)
+            ):
+                frames.append(await client.frame())
+            for f in frames:
+                client.take(f)
+            ack = await client.call("message", text("after the upgrade"))
+            assert ack["ok"] and ack["message"]["seq"] == 1, ack
+        finally:
+            await client.ws.close()
