@@ -139,3 +139,8 @@ def text_of(event: dict[str, Any]) -> str | None:
     content = event["message"].get("content") or {}
     value = content.get("text")
     return value if isinstance(value, str) else None
+
+
+def has_text(text: str) -> Callable[[dict[str, Any]], bool]:
+    """Matches a ``message`` event whose text is ``text``."""
+    return lambda event: text_of(event) == text

@@ -5,11 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.realtime.conftest import TIMEOUT, post_reply, text_of
-
-
-def has_text(text: str):
-    return lambda event: text_of(event) == text
+from tests.realtime.conftest import TIMEOUT, has_text, post_reply, text_of
 
 
 async def test_a_send_is_acknowledged_with_its_seq_after_storage(customer, live_server):

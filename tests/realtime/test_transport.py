@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 from typing import Any
 
 import httpx
 import websockets
 
+from chat.realtime.engine import LeanSocket
 from parley_client import user_hmac
 from tests.conftest import LiveServer
-from tests.realtime.conftest import TIMEOUT
+from tests.realtime.conftest import TIMEOUT, has_text, post_reply
 
 NS = "/client"
 
@@ -183,3 +185,51 @@ async def test_packets_queued_while_polling_arrive_after_the_upgrade(
             assert ack["ok"] and ack["message"]["seq"] == 1, ack
         finally:
             await client.ws.close()
+
+
+async def test_a_device_that_stops_reading_holds_up_no_one(
+    live_server: LiveServer, customer: Any
+) -> None:
+    laptop = await customer("ada")
+    conv = (await laptop.send("hello"))["conversation_id"]
+
+    # The phone: the same contact on a raw websocket with a tiny receive buffer, which
+    # stops reading once connected, so the server's writes to it soon have to wait.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", live_server.port))
+    sock.setblocking(False)
+    ws = await websockets.connect(
+        f"ws://127.0.0.1:{live_server.port}/socket.io/?EIO=4&transport=websocket",
+        sock=sock,
+        max_queue=1,
+    )
+    phone = RawClient(ws)
+    try:
+        assert (await phone.frame()).startswith("0{")
+        auth = {
+            "widget_key": live_server.workspace["widget_key"],
+            "user": {
+                "external_id": "ada",
+                "hmac": user_hmac(live_server.workspace["identity_secret"], "ada"),
+            },
+        }
+        await ws.send(f"40{NS},{json.dumps(auth)}")
+
+        filler = "x" * 9_000
+        loop = asyncio.get_running_loop()
+        slowest = 0.0
+        replies = 120
+        for i in range(replies):
+            started = loop.time()
+            await post_reply(live_server, conv, f"{i} {filler}")
+            slowest = max(slowest, loop.time() - started)
+        last = await laptop.wait_for("message", has_text(f"{replies - 1} {filler}"), timeout=TIMEOUT)
+        assert last["conversation_id"] == conv
+        assert slowest < 2.0, f"a reply took {slowest:.2f}s to post"
+
+        sockets = live_server.app.state.realtime.sio.eio.sockets.values()
+        backlog = max(len(s._out) for s in sockets if isinstance(s, LeanSocket))
+        assert backlog > 0, "the phone's writes never had to wait: the test proved nothing"
+    finally:
+        await ws.close()
