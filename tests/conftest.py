@@ -97,10 +97,10 @@ def postgres_url() -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
     url: str = request.getfixturevalue(f"{request.param}_url")
     yield url
-    _clear(url)
+    clear_database(url)
 
 
-def _clear(url: str) -> None:
+def clear_database(url: str) -> None:
     async def go() -> None:
         engine = create_async_engine(url)
         try:
