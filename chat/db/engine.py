@@ -16,12 +16,16 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from chat.db.inline_sqlite import connect_inline
+from chat.domain import jsontext
 
 
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(
-            url, connect_args={"timeout": 30, "async_creator_fn": connect_inline}
+            url,
+            connect_args={"timeout": 30, "async_creator_fn": connect_inline},
+            json_serializer=jsontext.dumps,
+            json_deserializer=jsontext.loads,
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -37,7 +41,14 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        url,
+        pool_size=20,
+        max_overflow=20,
+        pool_pre_ping=True,
+        json_serializer=jsontext.dumps,
+        json_deserializer=jsontext.loads,
+    )
 
 
 class Database:

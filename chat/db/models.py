@@ -142,10 +142,11 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("conversation_id", "seq"),
+        # Also the index for lookups by workspace: no separate one on workspace_id.
         UniqueConstraint("workspace_id", "client_message_id"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(_fk("workspaces.id"), index=True)
+    workspace_id: Mapped[str] = mapped_column(_fk("workspaces.id"))
     conversation_id: Mapped[str] = mapped_column(_fk("conversations.id"))
     seq: Mapped[int] = mapped_column(Integer)
     direction: Mapped[str] = mapped_column(String(16))

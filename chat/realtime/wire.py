@@ -9,26 +9,16 @@ then refused by payload validation like any other non-JSON value.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-import orjson
 from socketio.packet import Packet
+
+from chat.domain import jsontext
 
 
 class OrjsonCodec:
     """The ``json`` module interface python-socketio's packets call."""
 
-    @staticmethod
-    def dumps(data: Any, **_ignored: Any) -> str:
-        return orjson.dumps(data).decode()
-
-    @staticmethod
-    def loads(text: str | bytes, **_ignored: Any) -> Any:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return json.loads(text)  # what orjson refuses but JSON allows (e.g. huge ints)
+    dumps = staticmethod(jsontext.dumps)
+    loads = staticmethod(jsontext.loads)
 
 
 class JsonPacket(Packet):
