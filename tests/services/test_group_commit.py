@@ -13,6 +13,7 @@ from chat.domain.enums import Direction
 from chat.domain.errors import NotFound
 from chat.services.conversations import NewMessage
 from chat.services.identities import contact_for_address
+from chat.services.message_store import GroupCommit
 
 
 async def open_conversations(services: Any, ws: str, n: int) -> list[dict[str, Any]]:
@@ -87,3 +88,24 @@ async def test_inbound_to_a_resolved_conversation_reopens_it(services: Any, work
     await services.inbox.update(ws, conv["id"], status="resolved")
     await asyncio.gather(*(services.conversations.post_message(text_in(ws, conv, str(i))) for i in range(n)))
     assert (await services.inbox.get(ws, conv["id"]))["status"] == "open"
+
+
+
+async def test_a_post_right_after_the_last_one_is_stored_never_waits_forever() -> None:
+    """Each post is submitted the moment the previous one is answered, which is when the
+    flusher that found nothing more to do is stopping."""
+    stored: list[int] = []
+
+    async def store_group(items: Any) -> list[Any]:
+        await asyncio.sleep(0)
+        stored.extend(items)
+        return list(items)
+
+    async def store_one(item: Any) -> Any:
+        return item
+
+    group = GroupCommit(None, store_group, store_one)  # type: ignore[arg-type]
+    async with asyncio.timeout(5):  # awaited directly: a new task would hide the race
+        for i in range(200):
+            assert await group.submit(i) == i
+    assert stored == list(range(200))
