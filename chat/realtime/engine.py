@@ -10,9 +10,9 @@ and replaces only the websocket loop:
 * the reader awaits the ASGI ``receive`` directly and hands Engine.IO messages to
   python-socketio as they come; silent clients are closed by the server's ping check,
   which closes the websocket and so ends the reader;
-* outgoing frames go to a deque drained by one writer at a time, so a frame is written
-  with no queue hand-off and frames keep their order; a socket whose TCP buffer is full
-  makes only its own writer wait, never the code that emitted to it.
+* outgoing frames go to a deque that the socket's writer task empties in order; an emit
+  never waits for the network, and a socket whose TCP buffer is full makes only its own
+  writer wait, never the code that emitted to it.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ class LeanSocket(AsyncSocket):
         super().__init__(server, sid)
         self.ws: Any = None  # python-engineio's ASGI websocket wrapper, once upgraded
         self._out: deque[Any] = deque()
-        self._writing = False
         self._wake: asyncio.Future[None] | None = None
 
     # -- sending -------------------------------------------------------------------------
@@ -67,33 +66,23 @@ class LeanSocket(AsyncSocket):
             self._kick()
 
     def _kick(self) -> None:
-        if not self._writing and self._wake is not None and not self._wake.done():
+        if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
-    async def _drain(self) -> None:
-        """Write the deque in order; one caller at a time (the others leave it to it)."""
-        if self._writing:
-            return
-        self._writing = True
-        try:
-            while self._out:
-                frame = self._out.popleft()
-                if frame is _CLOSE:
-                    self._out.clear()
-                    await self.ws.close()
-                    return
-                await self.ws.send(frame)
-        finally:
-            self._writing = False
-
     async def _writer(self) -> None:
+        """The only one who writes to the websocket: frames go out in the order sent."""
         loop = asyncio.get_running_loop()
         while True:
-            if not self._out:
+            while not self._out:
                 self._wake = loop.create_future()
                 await self._wake
                 self._wake = None
-            await self._drain()
+            frame = self._out.popleft()
+            if frame is _CLOSE:
+                self._out.clear()
+                await self.ws.close()
+                return
+            await self.ws.send(frame)
 
     # -- receiving -----------------------------------------------------------------------
 
