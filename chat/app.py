@@ -32,6 +32,7 @@ from chat.services.instance import shared_secret
 from chat.services.messages import Messages
 from chat.services.presence import Presence, presence_store
 from chat.services.sending import Sender
+from chat.services.throttle import Throttle, buckets_for
 from chat.services.visitors import Visitors
 from chat.services.webhooks import Webhooks
 from chat.services.workspaces import Workspaces
@@ -72,6 +73,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
         visitors=Visitors(db, secret_key, settings.session_token_ttl_seconds),
         presence=Presence(bus, presence_store(settings.redis_url, settings.presence_ttl_seconds)),
         directory=Directory(db),
+        throttle=Throttle(buckets_for(settings.redis_url), settings),
     )
 
 
@@ -124,6 +126,7 @@ def _lifespan(settings: Settings, realtime: Realtime | None = None):
                 await realtime.stop()
             await worker.stop()
             await http.aclose()
+            await services.throttle.close()
             await db.dispose()
 
     return lifespan

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     retry_max_seconds: float = 3600.0
     max_delivery_attempts: int = 8
 
+    # REST protection: requests per second of one workspace's API keys or of one agent,
+    # and login attempts per minute from one address for one account (ten times that
+    # from one address in all).
+    api_rate_per_second: float = 50.0
+    api_rate_burst: int = 200
+    login_attempts_per_minute: int = 10
+
     # Real-time protection.
     socket_rate_per_second: float = 20.0
     socket_rate_burst: int = 40

@@ -116,14 +116,17 @@ async def patch_agent(ctx: Ctx) -> Any:
 
 @router.route(
     "POST", "/v1/auth/login", summary="Log an agent in", access="public", body=LoginRequest,
-    response=LoginResult, errors=(401, 409),
+    response=LoginResult, errors=(401, 409, 429),
 )
 async def login(ctx: Ctx) -> Any:
     """Answers ``{"token", "agent", "workspace_id"}``; send the token as ``Authorization:
     Bearer``. 401 ``invalid_credentials`` for a wrong email or password; 409
     ``workspace_required`` when the email is an agent of several workspaces and no
-    ``workspace_id`` was given."""
+    ``workspace_id`` was given; 429 ``rate_limited`` (with ``Retry-After``) past
+    ``PARLEY_LOGIN_ATTEMPTS_PER_MINUTE`` attempts for one account from one address."""
     body: LoginRequest = ctx.body
+    client = ctx.request.client
+    await ctx.services.throttle.login(client.host if client else "unknown", body.email)
     return await ctx.services.agents.login(body.email, body.password, body.workspace_id)
 
 

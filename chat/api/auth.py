@@ -24,6 +24,11 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def caller(self) -> str:
+        """Whose rate limit a request counts against: an agent, or a workspace's API keys."""
+        return f"agent:{self.agent_id}" if self.agent_id else f"workspace:{self.workspace_id}"
+
 
 async def authenticate(request: Request, services: Services) -> Principal:
     header = request.headers.get("authorization", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat.domain.errors import ParleyError
+from chat.domain.errors import ParleyError, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,10 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
 
 async def on_parley_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ParleyError)
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    response = error_response(exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return response
 
 
 async def on_http_error(_request: Request, exc: Exception) -> Response:

@@ -103,6 +103,7 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
         op["security"] = [{"bearer": []}]
         responses["401"] = error
         responses["404"] = error
+        responses["429"] = error
     if ep.body is not None:
         for code in ("400", "413", "415", "422"):
             responses[code] = error

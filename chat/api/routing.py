@@ -138,6 +138,7 @@ def _wrap(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         principal = None
         if ep.access != "public":
             principal = await authenticate(request, services)
+            await services.throttle.api(principal.caller)
             if ep.access == "admin" and not principal.is_admin:
                 raise Forbidden("this needs an admin agent or an API key")
         ctx = Ctx(request, services, principal)

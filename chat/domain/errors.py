@@ -63,3 +63,7 @@ class Unprocessable(ParleyError):
 class RateLimited(ParleyError):
     status = 429
     code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after

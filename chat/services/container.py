@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chat.services.events import Events
     from chat.services.inbox import Inbox
     from chat.services.presence import Presence
+    from chat.services.throttle import Throttle
     from chat.services.visitors import Visitors
     from chat.services.webhooks import Webhooks
 
@@ -45,3 +46,5 @@ class Services:
     visitors: Visitors
     presence: Presence
     directory: Directory
+    # Rate limits of the REST edge.
+    throttle: Throttle
