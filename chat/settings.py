@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     api_rate_burst: int = 200
     login_attempts_per_minute: int = 10
 
-    # Real-time protection.
+    # Real-time protection. Connects are counted per client address: a widget key is
+    # public, and every new anonymous visitor is a new contact.
+    socket_connects_per_minute: int = 120
     socket_rate_per_second: float = 20.0
     socket_rate_burst: int = 40
     socket_max_payload_bytes: int = 64 * 1024

@@ -127,6 +127,7 @@ def test_settings(db_url: str, **overrides: Any) -> Settings:
         "api_rate_per_second": 100_000.0,
         "api_rate_burst": 100_000,
         "login_attempts_per_minute": 100_000,
+        "socket_connects_per_minute": 100_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -83,6 +83,13 @@ def handles(event: str, model: type[BaseModel]) -> Callable[[H], H]:
     return mark
 
 
+def client_address(environ: dict[str, Any]) -> str:
+    """The peer's address as the ASGI server saw it (python-engineio's environ always
+    says 127.0.0.1; uvicorn's proxy headers setting decides whom to believe)."""
+    client = environ.get("asgi.scope", {}).get("client")
+    return str(client[0]) if client else "unknown"
+
+
 def refuse(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
     exc = socketio.exceptions.ConnectionRefusedError(message)
     exc.error_args = protocol.refusal(code, message)
@@ -150,6 +157,7 @@ class GuardedNamespace(socketio.AsyncNamespace):
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any) -> bool:
         try:
+            await self.holder.get().throttle.connect(client_address(environ))
             peer = await self.authenticate(sid, environ, auth)
         except socketio.exceptions.ConnectionRefusedError:
             raise

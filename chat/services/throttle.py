@@ -1,4 +1,4 @@
-"""Rate limits for the REST edge: token buckets per caller, in process or shared in Redis.
+"""Rate limits for the edges: token buckets per caller, in process or shared in Redis.
 
 ``Throttle`` holds the policy (which key, how fast); a ``Buckets`` store keeps the
 tokens. Without Redis each process counts alone; with ``PARLEY_REDIS_URL`` every
@@ -100,6 +100,11 @@ class Throttle:
         """One authenticated REST request by ``caller`` (a workspace's API keys, or an agent)."""
         s = self.settings
         await self._take(f"api:{caller}", s.api_rate_per_second, s.api_rate_burst)
+
+    async def connect(self, client_ip: str) -> None:
+        """One socket connection (to any namespace) from ``client_ip``."""
+        per_minute = self.settings.socket_connects_per_minute
+        await self._take(f"connect:{client_ip}", per_minute / 60, per_minute)
 
     async def login(self, client_ip: str, email: str) -> None:
         """One login attempt: limited per address and account, and per address alone."""

@@ -158,3 +158,11 @@ async def test_the_long_polling_transport_works_too(customer, custom_server):
     )
     sent = await visitor.send("over polling")
     assert sent["seq"] == 1
+
+
+async def test_a_flood_of_connects_from_one_address_is_refused(customer, custom_server):
+    server = await custom_server(socket_connects_per_minute=3)
+    for _ in range(3):
+        await customer(server=server)
+    err = await refused(customer(server=server))
+    assert err.code == "rate_limited"
