@@ -106,7 +106,12 @@ def _lifespan(settings: Settings, realtime: Realtime | None = None):
         services = await build_services(settings, db)
         http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
         worker = Worker(db, settings)
-        worker.register(outbox.WEBHOOK, WebhookDelivery(db, http, settings.webhook_timeout_seconds))
+        worker.register(
+            outbox.WEBHOOK,
+            WebhookDelivery(
+                db, http, settings.webhook_timeout_seconds, settings.webhook_allow_private_networks
+            ),
+        )
         worker.register(outbox.RELEASE, ReleaseScheduled(db, services.bus))
         services.bus.on_outbox_written(worker.wake)
         app.state.services = services

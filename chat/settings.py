@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     worker_enabled: bool = True
     worker_poll_seconds: float = 1.0
     webhook_timeout_seconds: float = 10.0
+    # Webhooks and notify_url go to public addresses only unless this is set (for
+    # receivers inside the server's own network: a bot beside it, a test server).
+    webhook_allow_private_networks: bool = False
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 3600.0
     max_delivery_attempts: int = 8

@@ -123,6 +123,9 @@ def test_settings(db_url: str, **overrides: Any) -> Settings:
         "retry_base_seconds": 0.05,
         "retry_max_seconds": 0.5,
         "webhook_timeout_seconds": 2.0,
+        # The tests' webhook receivers listen on 127.0.0.1 (tests/api/test_egress.py
+        # checks the default, which refuses them).
+        "webhook_allow_private_networks": True,
         # Tests call as fast as they can; tests/api/test_rate_limits.py sets real limits.
         "api_rate_per_second": 100_000.0,
         "api_rate_burst": 100_000,

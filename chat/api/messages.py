@@ -9,6 +9,7 @@ from pydantic import AnyHttpUrl, BaseModel, Field, field_validator, model_valida
 
 from chat.api.common import Strict
 from chat.api.routing import Ctx, Reply, Router
+from chat.api.webhooks import check_target
 from chat.domain.content import Content
 from chat.domain.enums import ChannelType
 from chat.services.sending import Recipient, SendRequest
@@ -74,6 +75,8 @@ class SendResult(BaseModel):
 )
 async def send_message(ctx: Ctx) -> Any:
     body: SendBody = ctx.body
+    if body.notify_url:
+        check_target(ctx, str(body.notify_url))
     targets = body.to if isinstance(body.to, list) else [body.to]
     req = SendRequest(
         channel_type=body.channel.value,

@@ -13,9 +13,23 @@ from pydantic import Field
 from chat.api.common import PageQuery, Strict
 from chat.api.routing import Ctx, Reply, Router
 from chat.domain.channel_config import Url
+from chat.domain.errors import Unprocessable
+from chat.services import egress
 from chat.services.webhooks import EVENT_TYPES
 
 router = Router("webhooks")
+
+
+def check_target(ctx: Ctx, url: str) -> None:
+    """422 ``url_not_allowed`` for a receiver in the server's own network (see
+    chat.services.egress), unless the operator allows those."""
+    if ctx.services.settings.webhook_allow_private_networks:
+        return
+    problem = egress.written_problem(url)
+    if problem is not None:
+        raise Unprocessable(
+            f"webhooks go to public addresses only: {problem}", code="url_not_allowed"
+        )
 
 
 class WebhookBody(Strict):
@@ -53,6 +67,7 @@ async def list_webhooks(ctx: Ctx) -> Any:
 )
 async def create_webhook(ctx: Ctx) -> Any:
     body: WebhookBody = ctx.body
+    check_target(ctx, body.url)
     view = await ctx.services.webhooks.create(ctx.workspace_id, body.url, body.events, body.secret)
     return Reply(view, 201)
 

@@ -12,18 +12,32 @@ from chat.db import models as m
 from chat.db.engine import Database
 from chat.domain.ids import new_id
 from chat.security import webhook_signature
+from chat.services import egress
 from chat.worker import GiveUp, RetryLater
 
 
 class WebhookDelivery:
-    def __init__(self, db: Database, http: httpx.AsyncClient, timeout: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        http: httpx.AsyncClient,
+        timeout: float,
+        allow_private_networks: bool = False,
+    ) -> None:
         self.db = db
         self.http = http
         self.timeout = timeout
+        self.allow_private_networks = allow_private_networks
 
     async def __call__(self, entry: m.OutboxEntry) -> None:
         url: str = entry.payload["url"]
         subscription_id: str | None = entry.payload.get("subscription_id")
+        if not self.allow_private_networks:
+            problem = await egress.resolved_problem(url)
+            if problem is not None:
+                started = time.perf_counter()
+                await self._record(entry, subscription_id, url, False, None, f"blocked: {problem}", started)
+                raise GiveUp(f"blocked: {problem}")
         secret = await self._secret(entry.workspace_id, subscription_id)
         body = json.dumps(entry.payload["body"], separators=(",", ":")).encode()
         headers = {
