@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    # When set, GET /metrics wants "Authorization: Bearer <this>" (each scrape queries
+    # the database, so a public instance should not answer everyone).
+    metrics_token: str | None = None
 
     max_body_bytes: int = 1024 * 1024
     agent_token_ttl_seconds: int = 12 * 3600

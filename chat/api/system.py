@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from chat.api import openapi
+from chat.api.errors import error_response
 from chat.api.routing import Router
 from chat.services.container import Services
 
@@ -45,6 +47,12 @@ async def ready(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    services: Services = request.app.state.services
+    token = services.settings.metrics_token
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+            return error_response(401, "unauthorized", "send Authorization: Bearer <metrics token>")
     body = await request.app.state.metrics.render()
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 

@@ -66,3 +66,19 @@ async def test_ready_is_503_when_configured_redis_is_down(db_url: str) -> None:
     assert r.status_code == 503
     assert r.json()["checks"]["database"] == "ok"
     assert r.json()["checks"]["redis"].startswith("error")
+
+
+async def test_metrics_want_the_token_when_one_is_set(db_url: str) -> None:
+    from chat.app import create_app
+    from tests.conftest import test_settings
+
+    app = create_app(test_settings(db_url, metrics_token="scrape-me-0123456789"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://parley.test") as c:
+            missing = await c.get("/metrics")
+            wrong = await c.get("/metrics", headers={"Authorization": "Bearer nope"})
+            right = await c.get("/metrics", headers={"Authorization": "Bearer scrape-me-0123456789"})
+    assert missing.status_code == wrong.status_code == 401
+    assert missing.json()["error"]["code"] == "unauthorized"
+    assert right.status_code == 200 and "parley_events_total" in right.text
