@@ -60,14 +60,13 @@ class AgentNamespace(GuardedNamespace):
         await self.enter_room(sid, rooms.agents(agent.workspace_id))
         await self.enter_room(sid, rooms.agent(agent.agent_id))
         await services.presence.join(peer.person, sid)
-        await self.emit(
+        peer.greeting = (
             "session",
             {
                 "agent": {"id": agent.agent_id, "name": agent.name, "role": agent.role},
                 "workspace_id": agent.workspace_id,
                 "presence": await services.presence.online(agent.workspace_id),
             },
-            to=sid,
         )
         return peer
 

@@ -62,7 +62,7 @@ class ClientNamespace(GuardedNamespace):
             channel_id=visitor.channel_id,
         )
         await self.enter_room(sid, rooms.contact(visitor.contact_id))
-        await self.emit(
+        peer.greeting = (
             "session",
             {
                 "session": visitor.session,
@@ -70,7 +70,6 @@ class ClientNamespace(GuardedNamespace):
                 "external_id": visitor.external_id,
                 "conversations": visitor.conversations,
             },
-            to=sid,
         )
         await services.presence.join(peer.person, sid)
         return peer

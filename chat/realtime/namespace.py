@@ -15,6 +15,7 @@ No event, however malformed, raises out of here or drops the connection.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -65,6 +66,9 @@ class Peer:
     bucket: TokenBucket
     typing: TypingThrottle
     connected_at: float = field(default_factory=time.monotonic)
+    # The first event the connection hears, sent once the namespace's CONNECT answer
+    # has gone out (a client must not see an event of a namespace it is not in yet).
+    greeting: tuple[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,11 +120,13 @@ class GuardedNamespace(socketio.AsyncNamespace):
         self.settings = settings
         self.audience = audience
         self.peers: dict[str, Peer] = {}
+        self._greetings: set[asyncio.Task[None]] = set()
 
     # -- what subclasses provide -----------------------------------------------------
 
     async def authenticate(self, sid: str, environ: dict[str, Any], auth: Any) -> Peer:
-        """Check the connect ``auth``, join rooms, greet; raise ``refuse(...)`` to say no."""
+        """Check the connect ``auth`` and join rooms; set ``peer.greeting`` to greet. Raise
+        ``refuse(...)`` to say no."""
         raise NotImplementedError
 
     async def leave(self, peer: Peer) -> None:
@@ -167,6 +173,14 @@ class GuardedNamespace(socketio.AsyncNamespace):
             log.exception("connect to %s failed", self.namespace)
             raise refuse("internal_error", "the server could not accept the connection") from exc
         self.peers[sid] = peer
+        if peer.greeting is not None:
+            # python-socketio queues the CONNECT answer after this returns, without
+            # pausing in between, so a task started now speaks after it.
+            event, data = peer.greeting
+            peer.greeting = None
+            task = asyncio.get_running_loop().create_task(self.emit(event, data, to=sid))
+            self._greetings.add(task)
+            task.add_done_callback(self._greetings.discard)
         return True
 
     async def _disconnect(self, sid: str) -> None:

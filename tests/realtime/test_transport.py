@@ -60,6 +60,9 @@ class RawClient:
         opened = await self.frame()
         assert opened.startswith("0{") and "sid" in json.loads(opened[1:])
         await self.ws.send(f"40{NS},{json.dumps(auth_for(live))}")
+        # The namespace's CONNECT answer first, then the session greeting.
+        answer = await self.frame()
+        assert answer.startswith(f"40{NS},") and "sid" in json.loads(answer[len(NS) + 3 :])
         await self.until(lambda: any(name == "session" for name, _ in self.events))
 
     async def frame(self) -> str:
