@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -11,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat.domain.errors import ParleyError, RateLimited
+from chat.domain.errors import ParleyError
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +44,7 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
 async def on_parley_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ParleyError)
     response = error_response(exc.status, exc.code, exc.message, exc.details)
-    if isinstance(exc, RateLimited) and exc.retry_after is not None:
-        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    response.headers.update(exc.headers)
     return response
 
 

@@ -93,24 +93,28 @@ class VoiceConfig(_TwilioConfig):
     pass
 
 
-class WhatsAppConfig(ChannelConfig):
-    secret_keys = frozenset({"access_token", "app_secret", "verify_token"})
+class _GraphConfig(ChannelConfig):
+    """Meta's Graph API (WhatsApp Cloud, Messenger): signed webhooks and a verify token."""
+
+    secret_keys = frozenset({"app_secret", "verify_token"})
+
+    app_secret: Secret
+    verify_token: Secret
+    api_version: GraphVersion = "v21.0"
+
+
+class WhatsAppConfig(_GraphConfig):
+    secret_keys = _GraphConfig.secret_keys | {"access_token"}
 
     phone_number_id: str = Field(pattern=r"^\d+$", max_length=64)
     access_token: Secret
-    app_secret: Secret
-    verify_token: Secret
-    api_version: GraphVersion = "v21.0"
 
 
-class MessengerConfig(ChannelConfig):
-    secret_keys = frozenset({"page_access_token", "app_secret", "verify_token"})
+class MessengerConfig(_GraphConfig):
+    secret_keys = _GraphConfig.secret_keys | {"page_access_token"}
 
     page_id: str = Field(pattern=r"^\d+$", max_length=64)
     page_access_token: Secret
-    app_secret: Secret
-    verify_token: Secret
-    api_version: GraphVersion = "v21.0"
 
 
 class TelegramConfig(ChannelConfig):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -15,6 +16,11 @@ class ParleyError(Exception):
         if code is not None:
             self.code = code
         self.details = details
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the error's response carries besides its JSON body."""
+        return {}
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "details": self.details}
@@ -67,3 +73,9 @@ class RateLimited(ParleyError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}

@@ -14,13 +14,6 @@ from socketio.packet import Packet
 from chat.domain import jsontext
 
 
-class OrjsonCodec:
-    """The ``json`` module interface python-socketio's packets call."""
-
-    dumps = staticmethod(jsontext.dumps)
-    loads = staticmethod(jsontext.loads)
-
-
 class JsonPacket(Packet):
     uses_binary_events = False
-    json = OrjsonCodec
+    json = jsontext  # the dumps/loads python-socketio's packets call

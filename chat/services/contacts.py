@@ -29,6 +29,7 @@ from chat.db.engine import Database
 from chat.domain.enums import ChannelType
 from chat.domain.errors import Conflict, NotFound, Unprocessable
 from chat.domain.ids import new_id
+from chat.services.identities import identity_at
 from chat.services.paging import page
 from chat.services.views import contact_view, identity_view
 
@@ -332,13 +333,7 @@ async def _attach(
     session: AsyncSession, contact: m.Contact, ident: NewIdentity
 ) -> tuple[m.ContactIdentity, bool]:
     """Give ``contact`` the identity; 409 ``identity_taken`` if another contact owns it."""
-    existing = await session.scalar(
-        select(m.ContactIdentity).where(
-            m.ContactIdentity.workspace_id == contact.workspace_id,
-            m.ContactIdentity.channel_type == ident.channel_type,
-            m.ContactIdentity.address == ident.address,
-        )
-    )
+    existing = await identity_at(session, contact.workspace_id, ident.channel_type, ident.address)
     if existing is not None and existing.contact_id == contact.id:
         return existing, False
     taken = Conflict(

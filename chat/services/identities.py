@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.db import models as m
 from chat.domain.ids import new_id
+
+
+def _owning(workspace_id: str, channel_type: str, address: str) -> tuple[Any, ...]:
+    return (
+        m.ContactIdentity.workspace_id == workspace_id,
+        m.ContactIdentity.channel_type == channel_type,
+        m.ContactIdentity.address == address,
+    )
+
+
+async def identity_at(
+    session: AsyncSession, workspace_id: str, channel_type: str, address: str
+) -> m.ContactIdentity | None:
+    """The identity for ``address`` on ``channel_type``, whoever owns it."""
+    return await session.scalar(
+        select(m.ContactIdentity).where(*_owning(workspace_id, channel_type, address))
+    )
+
+
+async def contact_at(
+    session: AsyncSession, workspace_id: str, channel_type: str, address: str
+) -> m.Contact | None:
+    """The contact that owns ``address`` on ``channel_type``, if any."""
+    return await session.scalar(
+        select(m.Contact)
+        .join(m.ContactIdentity, m.ContactIdentity.contact_id == m.Contact.id)
+        .where(*_owning(workspace_id, channel_type, address))
+    )
 
 
 async def contact_for_address(
@@ -20,15 +50,7 @@ async def contact_for_address(
     external_id: str | None = None,
 ) -> m.Contact:
     """The contact that owns ``address`` on ``channel_type``; a new one if nobody does."""
-    contact = await session.scalar(
-        select(m.Contact)
-        .join(m.ContactIdentity, m.ContactIdentity.contact_id == m.Contact.id)
-        .where(
-            m.ContactIdentity.workspace_id == workspace_id,
-            m.ContactIdentity.channel_type == channel_type,
-            m.ContactIdentity.address == address,
-        )
-    )
+    contact = await contact_at(session, workspace_id, channel_type, address)
     if contact is not None:
         return contact
     if external_id is not None:

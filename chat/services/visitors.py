@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +38,7 @@ from chat.domain.enums import ChannelType
 from chat.domain.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from chat.domain.ids import new_id
 from chat.security import identity_hmac, read_token, sign_token
-from chat.services.identities import contact_for_address
+from chat.services.identities import contact_at, contact_for_address, identity_at
 from chat.services.views import conversation_view, identity_view
 
 SESSION_KIND = "session"
@@ -137,7 +137,7 @@ class Visitors:
         session's latest in-app conversation."""
         address = RASA_ADDRESS_PREFIX + session_id
         async with self.db.read() as session:
-            contact = await _contact_at(session, workspace_id, address)
+            contact = await contact_at(session, workspace_id, ChannelType.INAPP.value, address)
             if contact is not None:
                 latest = await _latest_conversation(session, workspace_id, contact.id)
                 return RasaSession(session_id, contact.id, latest)
@@ -163,13 +163,7 @@ class Visitors:
                 "channel_type must be apns, fcm or wns", code="invalid_channel_type"
             )
         async with self.db.write() as session:
-            ident = await session.scalar(
-                select(m.ContactIdentity).where(
-                    m.ContactIdentity.workspace_id == workspace_id,
-                    m.ContactIdentity.channel_type == channel_type,
-                    m.ContactIdentity.address == token,
-                )
-            )
+            ident = await identity_at(session, workspace_id, channel_type, token)
             if ident is None:
                 ident = m.ContactIdentity(
                     id=new_id("idn"),
@@ -279,14 +273,8 @@ async def _known_contact(
 ) -> m.Contact | None:
     """The contact if it exists and needs no change; None sends the caller to ``_contact``."""
     if identity is not None:
-        contact = await session.scalar(
-            select(m.Contact)
-            .join(m.ContactIdentity, m.ContactIdentity.contact_id == m.Contact.id)
-            .where(
-                m.ContactIdentity.workspace_id == workspace_id,
-                m.ContactIdentity.channel_type == ChannelType.INAPP.value,
-                m.ContactIdentity.address == identity.external_id,
-            )
+        contact = await contact_at(
+            session, workspace_id, ChannelType.INAPP.value, identity.external_id
         )
         if contact is None:
             return None
@@ -330,37 +318,9 @@ async def _contact(
     return contact
 
 
-async def _contact_at(session: AsyncSession, workspace_id: str, address: str) -> m.Contact | None:
-    return await session.scalar(
-        select(m.Contact)
-        .join(m.ContactIdentity, m.ContactIdentity.contact_id == m.Contact.id)
-        .where(
-            m.ContactIdentity.workspace_id == workspace_id,
-            m.ContactIdentity.channel_type == ChannelType.INAPP.value,
-            m.ContactIdentity.address == address,
-        )
-    )
-
-
-async def _latest_conversation(
-    session: AsyncSession, workspace_id: str, contact_id: str
-) -> str | None:
-    return await session.scalar(
-        select(m.Conversation.id)
-        .where(
-            m.Conversation.workspace_id == workspace_id,
-            m.Conversation.contact_id == contact_id,
-            m.Conversation.channel_type == ChannelType.INAPP.value,
-        )
-        .order_by(m.Conversation.id.desc())
-        .limit(1)
-    )
-
-
-async def _conversations(
-    session: AsyncSession, workspace_id: str, contact_id: str
-) -> list[dict[str, Any]]:
-    rows = await session.scalars(
+def _inapp_conversations(workspace_id: str, contact_id: str) -> Select[Any]:
+    """The contact's in-app conversations, newest first."""
+    return (
         select(m.Conversation)
         .where(
             m.Conversation.workspace_id == workspace_id,
@@ -368,8 +328,21 @@ async def _conversations(
             m.Conversation.channel_type == ChannelType.INAPP.value,
         )
         .order_by(m.Conversation.id.desc())
-        .limit(50)
     )
+
+
+async def _latest_conversation(
+    session: AsyncSession, workspace_id: str, contact_id: str
+) -> str | None:
+    return await session.scalar(
+        _inapp_conversations(workspace_id, contact_id).with_only_columns(m.Conversation.id).limit(1)
+    )
+
+
+async def _conversations(
+    session: AsyncSession, workspace_id: str, contact_id: str
+) -> list[dict[str, Any]]:
+    rows = await session.scalars(_inapp_conversations(workspace_id, contact_id).limit(50))
     return [conversation_view(c) for c in rows]
 
 
