@@ -19,19 +19,14 @@ from chat.db import models as m
 from chat.db.engine import Database
 from chat.db.types import utcnow
 from chat.settings import Settings
+from connectors.errors import GiveUp, RetryLater
+
+__all__ = ["GiveUp", "RetryLater", "Worker"]
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 BATCH = 50
-
-
-class RetryLater(Exception):
-    """The attempt failed in a way another attempt may fix (timeouts, 5xx, 429)."""
-
-
-class GiveUp(Exception):
-    """The attempt failed for good (4xx, bad configuration)."""
 
 
 Handler = Callable[[m.OutboxEntry], Awaitable[None]]

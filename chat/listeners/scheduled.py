@@ -9,7 +9,7 @@ from chat.domain.enums import ChannelType, MessageStatus
 from chat.services import outbox
 from chat.services.messages import record_status
 from chat.services.views import conversation_view, message_view
-from chat.worker import GiveUp
+from connectors.errors import GiveUp
 
 
 class ReleaseScheduled:

@@ -13,7 +13,7 @@ from chat.db.engine import Database
 from chat.domain.ids import new_id
 from chat.security import webhook_signature
 from chat.services import egress
-from chat.worker import GiveUp, RetryLater
+from connectors.errors import GiveUp, RetryLater
 
 
 class WebhookDelivery:
