@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -22,13 +23,14 @@ from chat.realtime.server import Realtime
 from chat.services import outbox
 from chat.services.agents import Agents
 from chat.services.channels import Channels
-from chat.services.contacts import Contacts
+from chat.services.contacts import Contacts, normalise_address
 from chat.services.container import Services
 from chat.services.conversations import Conversations
 from chat.services.directory import Directory
 from chat.services.events import Events
 from chat.services.inbox import Inbox
 from chat.services.instance import shared_secret
+from chat.services.message_store import StoreRules
 from chat.services.messages import Messages
 from chat.services.presence import Presence, presence_store
 from chat.services.sending import Sender
@@ -40,6 +42,17 @@ from chat.settings import Settings
 from chat.worker import Worker
 
 log = logging.getLogger(__name__)
+
+_SENDABLE = frozenset({ChannelType.INAPP.value})
+_PHONE = frozenset({ChannelType.SMS.value, ChannelType.VOICE.value, ChannelType.WHATSAPP.value})
+
+
+def _contact_fields(channel_type: str, address: str) -> dict[str, Any]:
+    if channel_type in _PHONE:
+        return {"phone": address}
+    if channel_type == ChannelType.EMAIL:
+        return {"email": address}
+    return {}
 
 
 @dataclass
@@ -54,7 +67,11 @@ class Runtime:
 async def build_services(settings: Settings, db: Database) -> Services:
     bus = Bus()
     secret_key = settings.secret_key or await shared_secret(db, "secret_key")
-    conversations = Conversations(db, bus)
+    rules = StoreRules(
+        sendable=lambda t: t in _SENDABLE,
+        contact_fields=_contact_fields,
+    )
+    conversations = Conversations(db, bus, rules)
     return Services(
         settings=settings,
         secret_key=secret_key,
@@ -64,7 +81,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
         agents=Agents(db, secret_key, settings.agent_token_ttl_seconds),
         conversations=conversations,
         messages=Messages(db, bus),
-        sender=Sender(conversations, sendable={ChannelType.INAPP.value}),
+        sender=Sender(db, conversations, rules.sendable, normalise_address),
         contacts=Contacts(db, bus),
         channels=Channels(db, bus),
         events=Events(db, bus),
@@ -112,7 +129,7 @@ def _lifespan(settings: Settings, realtime: Realtime | None = None):
                 db, http, settings.webhook_timeout_seconds, settings.webhook_allow_private_networks
             ),
         )
-        worker.register(outbox.RELEASE, ReleaseScheduled(db, services.bus))
+        worker.register(outbox.RELEASE, ReleaseScheduled(services.conversations))
         services.bus.on_outbox_written(worker.wake)
         app.state.services = services
         app.state.metrics = Metrics(db)

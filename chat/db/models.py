@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -123,6 +124,16 @@ class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         Index("ix_conversations_lookup", "workspace_id", "contact_id", "channel_id", "status"),
+        # One open (not resolved) conversation per contact and channel, whoever opens it.
+        Index(
+            "uq_conversations_open",
+            "workspace_id",
+            "contact_id",
+            "channel_id",
+            unique=True,
+            postgresql_where=text("status <> 'resolved'"),
+            sqlite_where=text("status <> 'resolved'"),
+        ),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(_fk("workspaces.id"), index=True)
@@ -148,7 +159,8 @@ class Message(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(_fk("workspaces.id"))
     conversation_id: Mapped[str] = mapped_column(_fk("conversations.id"))
-    seq: Mapped[int] = mapped_column(Integer)
+    # None while scheduled: a message gets its place in the conversation when released.
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
     direction: Mapped[str] = mapped_column(String(16))
     author_type: Mapped[str] = mapped_column(String(16))
     author_id: Mapped[str | None] = mapped_column(String(40), default=None)

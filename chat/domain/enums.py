@@ -69,6 +69,11 @@ def status_can_move(current: MessageStatus, new: MessageStatus) -> bool:
     return STATUS_RANK[new] > STATUS_RANK[current]
 
 
+def statuses_before(new: MessageStatus) -> tuple[str, ...]:
+    """Every status a message may move to ``new`` from: the compare in a compare-and-set."""
+    return tuple(s.value for s in MessageStatus if status_can_move(s, new))
+
+
 class AgentRole(StrEnum):
     ADMIN = "admin"
     AGENT = "agent"

@@ -1,206 +1,126 @@
-"""Group commit: many concurrent single-message posts stored in one transaction.
+"""The one message write path: new messages become rows, outbox work and events.
 
-Socket clients post one message at a time, many at once. Writing each in its own
-transaction costs a handful of round trips per message; here every post that arrives
-while a transaction is in flight joins the next one, which stores the whole group with
-a fixed number of statements (one seq UPDATE for all conversations, one INSERT per
-table). If a group fails as a whole (say a cross-process race on a client_message_id),
-each post is retried alone, so one bad post never fails its neighbours.
+Every message of every channel is stored here (REST sends, socket posts, inbound
+webhooks, bots, and scheduled messages at their release), by ``store_messages`` inside
+the caller's transaction: the group commit's, or an all-or-nothing batch's. In order:
+
+1. repeats of a ``client_message_id`` answer with the first message;
+2. recipients named by address become contacts (created in bulk when new);
+3. ``{{placeholders}}`` are filled from each contact's profile;
+4. conversations are found or opened (one open conversation per contact and channel:
+   a partial unique index says so, so concurrent first messages cannot open two);
+5. the rules (``StoreRules``) may refuse an item: a channel nothing can deliver on;
+6. seqs are handed out from the locked conversation rows, and messages, their first
+   status, and their outbox work (webhooks, delivery, release at ``send_at``, and every
+   registered trigger such as a bot turn) are inserted with one statement per table.
+
+Events for the in-memory fan-out are returned as data and published after the commit.
+A scheduled message is stored without a ``seq`` and is invisible to the customer; it
+gets its seq when it is released (``release_scheduled``), so clients see it as new.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Sequence
-from types import SimpleNamespace
-from typing import Any, cast
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, and_, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from chat.bus import DomainEvent
 from chat.db import models as m
-from chat.db.engine import Database
+from chat.db.dialect import insert_or
 from chat.db.types import utcnow
 from chat.domain.enums import ConversationStatus, Direction, MessageStatus
-from chat.domain.errors import Conflict, NotFound, ParleyError
+from chat.domain.errors import Conflict, NotFound, ParleyError, Unprocessable
 from chat.domain.ids import new_id
-from chat.services import outbox
+from chat.services import outbox, templating, work
+from chat.services.statuses import INSERT_STATUSES, Row, status_payload, status_row
 from chat.services.views import conversation_view, message_view
 
-log = logging.getLogger(__name__)
 
-MAX_GROUP = 256
-GATHER_TURNS = 16
-QUIET_TURNS = 2
-
-# Resolves a post that names no conversation (rare: a conversation's first message).
-OpenConversation = Callable[[AsyncSession, Any, list[DomainEvent]], Awaitable[m.Conversation]]
-Result = Any  # Posted | ParleyError (kept loose to avoid an import cycle)
-
-
-class GroupCommit:
-    """Collects concurrent posts and stores each group in one transaction."""
-
-    def __init__(
-        self,
-        db: Database,
-        store_group: Callable[[Sequence[Any]], Awaitable[list[Result]]],
-        store_one: Callable[[Any], Awaitable[Result]],
-    ) -> None:
-        self.db = db
-        self.store_group = store_group
-        self.store_one = store_one
-        self._pending: list[tuple[Any, asyncio.Future[Result]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-
-    async def submit(self, item: Any) -> Result:
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        await self._gather()
-        while self._pending:
-            group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-            items = [item for item, _ in group]
-            try:
-                results = await self.store_group(items)
-            except Exception:
-                log.info("group of %d failed as a whole; storing one by one", len(items), exc_info=True)
-                results = [await self._alone(item) for item in items]
-            for (_, future), result in zip(group, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
-
-    async def _gather(self) -> None:
-        """Let posts already on their way join the group before it is written.
-
-        A commit costs about the same for one message as for a hundred (SQLite writes
-        every touched page), and a socket message takes a few loop turns from the wire
-        to ``submit``; so the group waits while it keeps growing, a few turns at most."""
-        quiet = 0
-        for _ in range(GATHER_TURNS):
-            before = len(self._pending)
-            await asyncio.sleep(0)
-            if len(self._pending) >= MAX_GROUP:
-                return
-            quiet = quiet + 1 if len(self._pending) == before else 0
-            if quiet == QUIET_TURNS:
-                return
-
-    async def _alone(self, item: Any) -> Result:
-        try:
-            return await self.store_one(item)
-        except ParleyError as exc:
-            return exc
-        except Exception as exc:  # noqa: BLE001 - surfaced to that caller alone
-            return exc
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    workspace_id: str
+    content: dict[str, Any]
+    direction: Direction
+    author_type: str
+    author_id: str | None = None
+    # Either an existing conversation, or a contact (by id or by its address on the
+    # channel) and a channel to find or open one.
+    conversation_id: str | None = None
+    contact_id: str | None = None
+    channel_id: str | None = None
+    address: str | None = None  # normalised; becomes a new contact if nobody owns it
+    # Given (even empty), {{placeholders}} in the text are filled from it and the
+    # contact's profile, and one without a value refuses the item; None: text as is.
+    substitutions: Mapping[str, Any] | None = None
+    client_message_id: str | None = None
+    correlation_id: str | None = None
+    callback_data: Any = None
+    notify_url: str | None = None
+    send_at: datetime | None = None
+    private: bool = False
+    origin: str | None = None  # e.g. the socket id that sent it
 
 
-class Row(SimpleNamespace):
-    """A mutable stand-in for a row, accepted by the view functions."""
+@dataclass(frozen=True, slots=True)
+class Posted:
+    message: dict[str, Any]
+    conversation: dict[str, Any]
+    created: bool  # False when a client_message_id repeat returned the first message
+    events: list[DomainEvent] = field(default_factory=list)
+    queued_work: bool = False  # outbox rows were written (the worker needs waking)
 
 
-async def store_group(
-    session: AsyncSession,
-    items: Sequence[Any],
-    open_conversation: OpenConversation,
-    initial_status: Callable[[Any, str], MessageStatus],
-    status_payload: Callable[[Any, MessageStatus], dict[str, Any]],
-    make_posted: Callable[..., Any],
-) -> list[Result]:
-    """Store ``items`` (NewMessage) in the caller's transaction; a result or error per item."""
-    now = utcnow()
-    # Core statements on the session's connection: the ORM's per-statement bookkeeping
-    # cost more than the SQL on this path.
-    conn = await session.connection()
-    results: list[Result] = [None] * len(items)
-    events: list[list[DomainEvent]] = [[] for _ in items]
+class Trigger(Protocol):
+    """Durable work caused by a stored message (a bot turn, a flow step, a push).
 
-    # 1. Repeats of a client_message_id answer with the first message.
-    keyed = [(i, it) for i, it in enumerate(items) if it.client_message_id]
-    existing: dict[tuple[str, str], Row] = {}
-    if keyed:
-        wanted_keys = {(it.workspace_id, it.client_message_id) for _, it in keyed}
-        rows = await conn.execute(
-            _REPEATS,
-            {"b_ws": list({ws for ws, _ in wanted_keys}), "b_keys": list({k for _, k in wanted_keys})},
-        )
-        existing = {
-            (r.workspace_id, r.client_message_id): Row(**r._mapping)
-            for r in rows
-            if (r.workspace_id, r.client_message_id) in wanted_keys
-        }
+    ``work_for`` is called inside the write transaction for every message that becomes
+    visible; it must be quick and pure. What it returns becomes an outbox row of
+    ``kind``, run by the worker after the commit and retried: nothing slow runs before
+    the sender's ack, and a crash loses nothing."""
 
-    # 2. The conversations, checked for ownership.
-    wanted = {it.conversation_id for it in items if it.conversation_id}
-    wanted |= {r.conversation_id for r in existing.values()}
-    convs: dict[str, Row] = {}
-    if wanted:
-        # Locked (PostgreSQL) so the seqs handed out below from last_seq stay ours until
-        # the commit; in id order, so two processes' groups never wait on each other in
-        # a circle. SQLite has no FOR UPDATE: its one writer is serialised in process.
-        rows = await conn.execute(_LOCK_CONVERSATIONS, {"b_ids": list(wanted)})
-        convs = {r.id: Row(**r._mapping) for r in rows}
+    kind: str
 
-    first_of_key: dict[tuple[str, str], int] = {}
-    fresh: list[int] = []  # indexes of items that become new messages
-    for i, it in enumerate(items):
-        key = (it.workspace_id, it.client_message_id) if it.client_message_id else None
-        if key and key in existing:
-            old = existing[key]
-            if not same_author(old, it):
-                results[i] = taken_key()
-                continue
-            results[i] = make_posted(message_view(old), conversation_view(convs[old.conversation_id]), False)
-            continue
-        if key and key in first_of_key:
-            results[i] = first_of_key[key]  # resolved below to the first one's result
-            continue
-        if it.conversation_id:
-            conv = convs.get(it.conversation_id)
-            if (
-                conv is None
-                or conv.workspace_id != it.workspace_id
-                or (it.contact_id and conv.contact_id != it.contact_id)
-            ):
-                results[i] = NotFound("conversation not found")
-                continue
-        else:
-            try:
-                opened = await open_conversation(session, it, events[i])
-            except ParleyError as exc:
-                results[i] = exc
-                continue
-            convs[opened.id] = Row(
-                **{c.name: getattr(opened, c.name) for c in m.Conversation.__table__.columns}
-            )
-            items = list(items)
-            items[i] = _with_conversation(it, opened.id)
-        if key:
-            first_of_key[key] = i
-        fresh.append(i)
+    def work_for(self, message: Mapping[str, Any], conversation: Mapping[str, Any]) -> dict[str, Any] | None: ...
 
-    if fresh:
-        await _write(conn, items, fresh, convs, events, now, initial_status, status_payload, make_posted, results)
 
-    for i, res in enumerate(results):
-        if isinstance(res, int):  # a repeat inside this group
-            first = results[res]
-            if not same_author(SimpleNamespace(**_author_of(first.message)), items[i]):
-                results[i] = taken_key()
-                continue
-            results[i] = make_posted(first.message, first.conversation, False)
-    return results
+@dataclass(frozen=True)
+class StoreRules:
+    """What the write path is told by the composition root."""
+
+    # Whether a channel type has a way out (the socket, or a connector).
+    sendable: Callable[[str], bool]
+    # A new contact's profile fields from its first address (e.g. ``phone`` for SMS).
+    contact_fields: Callable[[str, str], dict[str, Any]] = lambda _type, _address: {}
+    # Whether customers of a type hear messages through the socket fan-out (in-app):
+    # those are ``sent`` at once; others are ``queued`` for their connector.
+    socket_delivered: Callable[[str], bool] = lambda t: t == "inapp"
+    triggers: Sequence[Trigger] = ()
+
+
+Result = Posted | ParleyError
+
+
+class RecipientError(Unprocessable):
+    """One recipient of a send cannot be sent to; a batch reports all of them at once."""
+
+    def __init__(self, message: str, detail: dict[str, Any]) -> None:
+        super().__init__(message, code="invalid_recipients", details=[{"recipient": 0, **detail}])
+        self.detail = detail
 
 
 _conversations = cast(Table, m.Conversation.__table__)
 _messages = cast(Table, m.Message.__table__)
-_subs = cast(Table, m.WebhookSubscription.__table__)
+_contacts = cast(Table, m.Contact.__table__)
+_identities = cast(Table, m.ContactIdentity.__table__)
+_channels = cast(Table, m.Channel.__table__)
+_OPEN = _conversations.c.status != ConversationStatus.RESOLVED.value
+_OPEN_INDEX = text("status <> 'resolved'")  # the partial index's own WHERE, as written
+
 # Built once: a statement object caches its compiled form (expanding INs included).
 _REPEATS = select(_messages).where(
     # Two plain INs, not a row-value IN: SQLite scans the table for the latter.
@@ -213,12 +133,23 @@ _LOCK_CONVERSATIONS = (
     .order_by(_conversations.c.id)
     .with_for_update()
 )
-_ACTIVE_SUBSCRIPTIONS = select(_subs).where(
-    _subs.c.workspace_id.in_(bindparam("b_ws", expanding=True)), _subs.c.active.is_(True)
+_CHANNELS = select(_channels.c.id, _channels.c.workspace_id, _channels.c.type).where(
+    _channels.c.id.in_(bindparam("b_ids", expanding=True))
+)
+_CONTACTS = select(_contacts).where(_contacts.c.id.in_(bindparam("b_ids", expanding=True)))
+_IDENTITIES = select(_identities.c.address, _identities.c.contact_id).where(
+    _identities.c.workspace_id == bindparam("b_ws"),
+    _identities.c.channel_type == bindparam("b_type"),
+    _identities.c.address.in_(bindparam("b_addresses", expanding=True)),
+)
+_OPEN_CONVERSATIONS = select(_conversations.c.id, _conversations.c.contact_id, _conversations.c.channel_id).where(
+    _conversations.c.contact_id.in_(bindparam("b_contacts", expanding=True)),
+    _conversations.c.channel_id.in_(bindparam("b_channels", expanding=True)),
+    _OPEN,
 )
 _INSERT_MESSAGES = insert(_messages)
-_INSERT_STATUSES = insert(cast(Table, m.MessageStatusEvent.__table__))
-_INSERT_WORK = insert(cast(Table, m.OutboxEntry.__table__))
+_INSERT_CONTACTS = insert(_contacts)
+_INSERT_IDENTITIES = insert(_identities)
 _ADVANCE = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("b_id"))
@@ -231,8 +162,442 @@ _ADVANCE = (
 )
 
 
-def message_values(new: Any, conversation_id: str, seq: int, status: MessageStatus, now: Any) -> dict[str, Any]:
-    """The columns of a new message row (shared by the group and the single-message path)."""
+async def store_messages(
+    session: AsyncSession, items: Sequence[NewMessage], rules: StoreRules
+) -> list[Result]:
+    """Store ``items`` in the caller's transaction; a result or an error per item."""
+    conn = await session.connection()
+    return await _Store(conn, list(items), rules).run()
+
+
+class _Store:
+    """One run of the write path over a group of items."""
+
+    def __init__(self, conn: AsyncConnection, items: list[NewMessage], rules: StoreRules) -> None:
+        self.conn = conn
+        self.items = items
+        self.rules = rules
+        self.now = utcnow()
+        self.results: list[Result | int | None] = [None] * len(items)
+        self.events: list[list[DomainEvent]] = [[] for _ in items]
+        self.convs: dict[str, Row] = {}
+        self.channels: dict[str, Row] = {}
+        self.contacts: dict[str, Row] = {}
+        self.opened: set[str] = set()
+
+    def open_items(self) -> list[int]:
+        return [i for i, r in enumerate(self.results) if r is None]
+
+    def fail(self, i: int, error: ParleyError) -> None:
+        self.results[i] = error
+
+    async def run(self) -> list[Result]:
+        await self._repeats()
+        await self._channels()
+        await self._recipients()
+        await self._contacts()
+        await self._conversations()
+        self._rules()
+        fresh = self.open_items()
+        if fresh:
+            await self._write(fresh)
+        return self._finish()
+
+    # 1. Repeats of a client_message_id answer with the first message.
+    async def _repeats(self) -> None:
+        keyed = {(it.workspace_id, it.client_message_id) for it in self.items if it.client_message_id}
+        existing: dict[tuple[str, str], Row] = {}
+        if keyed:
+            rows = await self.conn.execute(
+                _REPEATS, {"b_ws": list({ws for ws, _ in keyed}), "b_keys": list({k for _, k in keyed})}
+            )
+            existing = {
+                (r.workspace_id, r.client_message_id): Row(**r._mapping)
+                for r in rows
+                if (r.workspace_id, r.client_message_id) in keyed
+            }
+        if existing:
+            await self._lock({r.conversation_id for r in existing.values()})
+        first_of_key: dict[tuple[str, str], int] = {}
+        for i, it in enumerate(self.items):
+            if not it.client_message_id:
+                continue
+            key = (it.workspace_id, it.client_message_id)
+            if key in existing:
+                old = existing[key]
+                self.results[i] = (
+                    Posted(message_view(old), conversation_view(self.convs[old.conversation_id]), False)
+                    if same_author(old, it)
+                    else taken_key()
+                )
+            elif key in first_of_key:
+                self.results[i] = first_of_key[key]  # resolved in _finish to the first's result
+            else:
+                first_of_key[key] = i
+
+    # The channels named by items that open a conversation.
+    async def _channels(self) -> None:
+        ids = {self.items[i].channel_id for i in self.open_items() if not self.items[i].conversation_id}
+        ids.discard(None)
+        if ids:
+            for r in await self.conn.execute(_CHANNELS, {"b_ids": list(ids)}):
+                self.channels[r.id] = Row(**r._mapping)
+        for i in self.open_items():
+            it = self.items[i]
+            if it.conversation_id:
+                continue
+            if not (it.channel_id and (it.contact_id or it.address)):
+                self.fail(i, Unprocessable("a conversation_id, or a contact and a channel, is required"))
+                continue
+            channel = self.channels.get(it.channel_id)
+            if channel is None or channel.workspace_id != it.workspace_id:
+                self.fail(i, NotFound("channel not found"))
+
+    # 2. Recipients by address: the contact that owns it, or a new one (in bulk).
+    async def _recipients(self) -> None:
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for i in self.open_items():
+            it = self.items[i]
+            if not it.conversation_id and not it.contact_id and it.address:
+                key = (it.workspace_id, self.channels[cast(str, it.channel_id)].type)
+                wanted.setdefault(key, set()).add(it.address)
+        owners: dict[tuple[str, str, str], str] = {}
+        for (ws, ctype), addresses in wanted.items():
+            rows = await self.conn.execute(
+                _IDENTITIES, {"b_ws": ws, "b_type": ctype, "b_addresses": list(addresses)}
+            )
+            found = {r.address: r.contact_id for r in rows}
+            new_contacts, new_identities = [], []
+            for address in sorted(addresses - found.keys()):
+                contact_id = new_id("ct")
+                new_contacts.append({
+                    "id": contact_id, "workspace_id": ws, "external_id": None, "name": None,
+                    "email": None, "phone": None, "country": None, "locale": None,
+                    "timezone": None, "birthdate": None, "attributes": {},
+                    "created_at": self.now, "updated_at": self.now,
+                    **self.rules.contact_fields(ctype, address),
+                })
+                new_identities.append({
+                    "id": new_id("idn"), "workspace_id": ws, "contact_id": contact_id,
+                    "channel_type": ctype, "address": address, "created_at": self.now,
+                })
+                found[address] = contact_id
+            if new_contacts:
+                # A concurrent first message to the same address makes one of the two
+                # transactions fail on the identity's unique index; it is retried and
+                # then finds the other's contact.
+                await self.conn.execute(_INSERT_CONTACTS, new_contacts)
+                await self.conn.execute(_INSERT_IDENTITIES, new_identities)
+            owners.update({(ws, ctype, a): c for a, c in found.items()})
+        for i in self.open_items():
+            it = self.items[i]
+            if not it.conversation_id and not it.contact_id and it.address:
+                ctype = self.channels[cast(str, it.channel_id)].type
+                self.items[i] = replace(it, contact_id=owners[(it.workspace_id, ctype, it.address)])
+
+    # 3. Contacts: named ones must be the workspace's; placeholders are filled.
+    async def _contacts(self) -> None:
+        needs_fill = {
+            i for i in self.open_items()
+            if self.items[i].substitutions is not None and _has_placeholders(self.items[i].content)
+        }
+        named = {
+            i for i in self.open_items()
+            if self.items[i].contact_id and not self.items[i].conversation_id
+        }
+        ids = {self.items[i].contact_id for i in named | needs_fill} - {None}
+        if not ids:
+            return
+        for r in await self.conn.execute(_CONTACTS, {"b_ids": list(ids)}):
+            self.contacts[r.id] = Row(**r._mapping)
+        for i in sorted(named | needs_fill):
+            it = self.items[i]
+            contact = self.contacts.get(it.contact_id or "")
+            if it.contact_id and (contact is None or contact.workspace_id != it.workspace_id):
+                self.fail(i, NotFound("contact not found"))
+                continue
+            if i in needs_fill:
+                content, missing = _fill(it.content, contact, dict(it.substitutions or {}))
+                if missing:
+                    self.fail(i, RecipientError(
+                        "a placeholder has no value for this recipient: " + ", ".join(sorted(missing)),
+                        {"missing_placeholders": sorted(missing)},
+                    ))
+                    continue
+                self.items[i] = replace(it, content=content)
+
+    # 4. Conversations: found or opened, then locked for their seqs.
+    async def _conversations(self) -> None:
+        pairs = {
+            (self.items[i].workspace_id, cast(str, self.items[i].contact_id), cast(str, self.items[i].channel_id))
+            for i in self.open_items()
+            if not self.items[i].conversation_id
+        }
+        if pairs:
+            open_ids = await self._find_or_open(pairs)
+            for i in self.open_items():
+                it = self.items[i]
+                if not it.conversation_id:
+                    self.items[i] = replace(
+                        it, conversation_id=open_ids[(it.workspace_id, cast(str, it.contact_id), cast(str, it.channel_id))]
+                    )
+        await self._lock({cast(str, self.items[i].conversation_id) for i in self.open_items()})
+        for i in self.open_items():
+            it = self.items[i]
+            conv = self.convs.get(cast(str, it.conversation_id))
+            if (
+                conv is None
+                or conv.workspace_id != it.workspace_id
+                or (it.contact_id and conv.contact_id != it.contact_id)
+            ):
+                self.fail(i, NotFound("conversation not found"))
+        await self._redirect_reopened()
+
+    async def _find_or_open(self, pairs: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+        found = await self._open_conversations(pairs)
+        missing = pairs - found.keys()
+        if missing:
+            rows = [
+                {
+                    "id": new_id("cnv"), "workspace_id": ws, "contact_id": contact, "channel_id": channel,
+                    "channel_type": self.channels[channel].type, "status": ConversationStatus.OPEN.value,
+                    "assignee_type": None, "assignee_id": None, "last_seq": 0, "last_message_at": None,
+                    "created_at": self.now, "updated_at": self.now,
+                }
+                for ws, contact, channel in sorted(missing)
+            ]
+            # The partial unique index on the open conversation makes a concurrent opener
+            # wait for ours (or we for theirs) and then do nothing: both use the winner.
+            stmt = insert_or(self.conn, _conversations).on_conflict_do_nothing(
+                index_elements=["workspace_id", "contact_id", "channel_id"], index_where=_OPEN_INDEX
+            )
+            await self.conn.execute(stmt, rows)
+            found = await self._open_conversations(pairs)
+            self.opened |= {r["id"] for r in rows} & set(found.values())
+        return found
+
+    async def _open_conversations(self, pairs: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+        rows = await self.conn.execute(
+            _OPEN_CONVERSATIONS,
+            {"b_contacts": list({c for _, c, _ in pairs}), "b_channels": list({ch for _, _, ch in pairs})},
+        )
+        by_pair = {(r.contact_id, r.channel_id): r.id for r in rows}
+        return {(ws, c, ch): by_pair[(c, ch)] for ws, c, ch in pairs if (c, ch) in by_pair}
+
+    async def _lock(self, ids: set[str]) -> None:
+        """Lock conversations (PostgreSQL; in id order so two groups never wait in a
+        circle) so the seqs handed out from last_seq stay ours until the commit. SQLite
+        has no FOR UPDATE: its one writer is serialised in process."""
+        ids -= self.convs.keys()
+        if ids:
+            for r in await self.conn.execute(_LOCK_CONVERSATIONS, {"b_ids": list(ids)}):
+                self.convs[r.id] = Row(**r._mapping)
+
+    async def _redirect_reopened(self) -> None:
+        """A customer writing into a resolved conversation reopens it, unless another
+        conversation with them on that channel is open by now: the message joins that one."""
+        resolved = {
+            (c.contact_id, c.channel_id)
+            for i in self.open_items()
+            if self.items[i].direction is Direction.INBOUND
+            and (c := self.convs[cast(str, self.items[i].conversation_id)]).status == ConversationStatus.RESOLVED
+        }
+        if not resolved:
+            return
+        open_now = await self._open_conversations({("", c, ch) for c, ch in resolved})
+        await self._lock(set(open_now.values()))
+        for i in self.open_items():
+            it = self.items[i]
+            conv = self.convs[cast(str, it.conversation_id)]
+            other = open_now.get(("", conv.contact_id, conv.channel_id))
+            if it.direction is Direction.INBOUND and conv.status == ConversationStatus.RESOLVED and other:
+                self.items[i] = replace(it, conversation_id=other)
+
+    # 5. Rules that may refuse an item before anything of it is written.
+    def _rules(self) -> None:
+        for i in self.open_items():
+            it = self.items[i]
+            ctype = self.convs[cast(str, it.conversation_id)].channel_type
+            if it.direction is Direction.OUTBOUND and not it.private and not self.rules.sendable(ctype):
+                self.fail(i, Unprocessable(
+                    f"sending on '{ctype}' is not available yet (no connector for this channel type)",
+                    code="channel_not_supported",
+                ))
+
+    # 6. Seqs, then one INSERT per table.
+    async def _write(self, fresh: list[int]) -> None:
+        live = [i for i in fresh if not _scheduled(self.items[i], self.now)]
+        counts: dict[str, int] = {}
+        for i in live:
+            cid = cast(str, self.items[i].conversation_id)
+            counts[cid] = counts.get(cid, 0) + 1
+        reopen = {
+            cast(str, self.items[i].conversation_id)
+            for i in live
+            if self.items[i].direction is Direction.INBOUND
+            and self.convs[cast(str, self.items[i].conversation_id)].status == ConversationStatus.RESOLVED
+        }
+        next_seq: dict[str, int] = {}
+        moves: list[dict[str, Any]] = []
+        for cid, count in counts.items():
+            conv = self.convs[cid]
+            next_seq[cid] = conv.last_seq + 1
+            conv.last_seq += count
+            conv.last_message_at = conv.updated_at = self.now
+            if cid in reopen:
+                conv.status = ConversationStatus.OPEN.value
+            moves.append({"b_id": cid, "b_seq": conv.last_seq, "b_status": conv.status, "b_now": self.now})
+        if moves:
+            await self.conn.execute(_ADVANCE, moves)
+
+        subs = await work.subscriptions(self.conn, {self.items[i].workspace_id for i in fresh})
+        work_rows: list[dict[str, Any]] = []
+        for cid in self.opened:
+            conv = self.convs[cid]
+            view = conversation_view(conv)
+            work_rows += work.webhook_rows(subs, conv.workspace_id, None, "conversation.created", {"conversation": view})
+            first = next((i for i in fresh if self.items[i].conversation_id == cid), None)
+            if first is not None:
+                self.events[first].append(DomainEvent("conversation.created", conv.workspace_id, view))
+        for cid in reopen:
+            first = next(i for i in live if self.items[i].conversation_id == cid)
+            self.events[first].append(
+                DomainEvent("conversation.updated", self.convs[cid].workspace_id, conversation_view(self.convs[cid]))
+            )
+
+        messages: list[dict[str, Any]] = []
+        statuses: list[dict[str, Any]] = []
+        for i in fresh:
+            it = self.items[i]
+            conv = self.convs[cast(str, it.conversation_id)]
+            before = len(work_rows)
+            if i in live:
+                seq: int | None = next_seq[conv.id]
+                next_seq[conv.id] = cast(int, seq) + 1
+                status = live_status(it, conv.channel_type, self.rules)
+            else:
+                seq, status = None, MessageStatus.SCHEDULED
+            row = Row(**message_values(it, conv.id, seq, status, self.now))
+            messages.append(vars(row).copy())
+            statuses.append(status_row(row.id, status, None, self.now))
+            view = message_view(row)
+            work_rows += work.webhook_rows(subs, it.workspace_id, row.id, "message.created", {"message": view})
+            work_rows += work.webhook_rows(
+                subs, it.workspace_id, row.id, "message.status", status_payload(row, status), it.notify_url
+            )
+            if status is MessageStatus.SCHEDULED:
+                work_rows.append(work.work_row(it.workspace_id, outbox.RELEASE, row.id, {"message_id": row.id}, it.send_at))
+                conv_view = conversation_view(conv)
+            else:
+                conv_view, effects, event = live_effects(row, conv, status, self.rules, it.origin)
+                work_rows += effects
+                self.events[i].append(event)
+            opened_here = any(e.type == "conversation.created" for e in self.events[i])
+            self.results[i] = Posted(view, conv_view, True, self.events[i], len(work_rows) > before or opened_here)
+        await self.conn.execute(_INSERT_MESSAGES, messages)
+        await self.conn.execute(INSERT_STATUSES, statuses)
+        if work_rows:
+            await self.conn.execute(work.INSERT_WORK, work_rows)
+
+    def _finish(self) -> list[Result]:
+        out: list[Result] = []
+        for i, res in enumerate(self.results):
+            if isinstance(res, int):  # a repeat inside this group
+                first = self.results[res]
+                if isinstance(first, Posted):
+                    author = first.message["author"]
+                    if author["type"] == self.items[i].author_type and author["id"] == self.items[i].author_id:
+                        res = Posted(first.message, first.conversation, False)
+                    else:
+                        res = taken_key()
+                else:
+                    res = cast(ParleyError, first)
+            assert res is not None
+            out.append(cast(Result, res))
+        return out
+
+
+def live_status(new: Any, channel_type: str, rules: StoreRules) -> MessageStatus:
+    """The first status of a message that becomes visible now."""
+    if new.direction is Direction.INBOUND:
+        return MessageStatus.DELIVERED  # it has reached us
+    if new.private or rules.socket_delivered(channel_type):
+        # In-app delivery is the socket fan-out right after commit; private notes
+        # never leave Parley.
+        return MessageStatus.SENT
+    return MessageStatus.QUEUED
+
+
+def live_effects(
+    row: Row, conv: Row, status: MessageStatus, rules: StoreRules, origin: str | None
+) -> tuple[dict[str, Any], list[dict[str, Any]], DomainEvent]:
+    """What follows from a message becoming visible: delivery, triggers, the live event."""
+    conv_view = conversation_view(conv)
+    view = message_view(row)
+    rows: list[dict[str, Any]] = []
+    if status is MessageStatus.QUEUED:
+        rows.append(work.work_row(row.workspace_id, outbox.DELIVER, row.id, {"message_id": row.id}))
+    for trigger in rules.triggers:
+        payload = trigger.work_for(view, conv_view)
+        if payload is not None:
+            rows.append(work.work_row(row.workspace_id, trigger.kind, row.id, payload))
+    event = DomainEvent("message.created", row.workspace_id, {"message": view, "conversation": conv_view}, origin=origin)
+    return conv_view, rows, event
+
+
+async def release_scheduled(
+    session: AsyncSession, message_id: str, rules: StoreRules
+) -> list[DomainEvent] | None:
+    """A scheduled message's time has come: it gets the next seq and goes out.
+
+    The message row is locked first, so a concurrent cancel (a compare-and-set on
+    ``scheduled``) and this release cannot both win. None if the message is gone."""
+    conn = await session.connection()
+    found = (
+        await conn.execute(select(_messages).where(_messages.c.id == message_id).with_for_update())
+    ).first()
+    if found is None:
+        return None
+    if found.status != MessageStatus.SCHEDULED:
+        return []  # cancelled meanwhile
+    conv_row = (
+        await conn.execute(select(_conversations).where(_conversations.c.id == found.conversation_id).with_for_update())
+    ).one()
+    conv = Row(**conv_row._mapping)
+    now = utcnow()
+    new = Row(**found._mapping)
+    new.direction = Direction(found.direction)
+    if not new.private and not rules.sendable(conv.channel_type):
+        status = MessageStatus.FAILED
+        detail: Any = {"code": "channel_not_supported", "message": f"no connector for '{conv.channel_type}'"}
+    else:
+        status, detail = live_status(new, conv.channel_type, rules), None
+    conv.last_seq += 1
+    conv.last_message_at = conv.updated_at = now
+    await conn.execute(_ADVANCE, {"b_id": conv.id, "b_seq": conv.last_seq, "b_status": conv.status, "b_now": now})
+    await conn.execute(
+        update(_messages)
+        .where(and_(_messages.c.id == message_id, _messages.c.status == MessageStatus.SCHEDULED.value))
+        .values(seq=conv.last_seq, status=status.value, updated_at=now)
+    )
+    new.seq, new.status, new.updated_at = conv.last_seq, status.value, now
+    await conn.execute(INSERT_STATUSES, [status_row(new.id, status, detail, now)])
+    subs = await work.subscriptions(conn, {new.workspace_id})
+    rows = work.webhook_rows(subs, new.workspace_id, new.id, "message.status", status_payload(new, status), new.notify_url)
+    events = [DomainEvent("message.status", new.workspace_id, status_payload(new, status))]
+    if status is not MessageStatus.FAILED:
+        _view, effects, event = live_effects(new, conv, status, rules, None)
+        rows += effects
+        events.append(event)
+    if rows:
+        await conn.execute(work.INSERT_WORK, rows)
+    return events
+
+
+def message_values(
+    new: Any, conversation_id: str, seq: int | None, status: MessageStatus, now: datetime
+) -> dict[str, Any]:
+    """The columns of a new message row."""
     return {
         "id": new_id("msg"),
         "workspace_id": new.workspace_id,
@@ -266,123 +631,27 @@ def taken_key() -> Conflict:
     )
 
 
-def _author_of(view: dict[str, Any]) -> dict[str, Any]:
-    return {"author_type": view["author"]["type"], "author_id": view["author"]["id"]}
+def _scheduled(new: NewMessage, now: datetime) -> bool:
+    return new.direction is Direction.OUTBOUND and new.send_at is not None and new.send_at > now
 
 
-def _with_conversation(item: Any, conversation_id: str) -> Any:
-    from dataclasses import replace
-
-    return replace(item, conversation_id=conversation_id)
+_TEXT_KEYS = ("text", "caption")
 
 
-async def _write(
-    conn: AsyncConnection,
-    items: Sequence[Any],
-    fresh: list[int],
-    convs: dict[str, Row],
-    events: list[list[DomainEvent]],
-    now: Any,
-    initial_status: Callable[[Any, str], MessageStatus],
-    status_payload: Callable[[Any, MessageStatus], dict[str, Any]],
-    make_posted: Callable[..., Any],
-    results: list[Result],
-) -> None:
-    # 3. The seqs follow the locked rows' last_seq; one executemany of one fixed
-    # statement moves every conversation of the group forward.
-    counts: dict[str, int] = {}
-    for i in fresh:
-        cid = items[i].conversation_id
-        counts[cid] = counts.get(cid, 0) + 1
-    reopen = {
-        items[i].conversation_id
-        for i in fresh
-        if items[i].direction is Direction.INBOUND
-        and convs[items[i].conversation_id].status == ConversationStatus.RESOLVED
-    }
-    next_seq: dict[str, int] = {}
-    moves: list[dict[str, Any]] = []
-    for cid, count in counts.items():
-        conv = convs[cid]
-        next_seq[cid] = conv.last_seq + 1
-        conv.last_seq += count
-        conv.last_message_at = conv.updated_at = now
-        if cid in reopen:
-            conv.status = ConversationStatus.OPEN.value
-        moves.append({"b_id": cid, "b_seq": conv.last_seq, "b_status": conv.status, "b_now": now})
-    await conn.execute(_ADVANCE, moves)
-    for cid in reopen:
-        events[next(i for i in fresh if items[i].conversation_id == cid)].append(
-            DomainEvent("conversation.updated", convs[cid].workspace_id, conversation_view(convs[cid]))
-        )
-
-    # 4. Messages, their first status and their outbox work, one INSERT per table.
-    messages: list[dict[str, Any]] = []
-    statuses: list[dict[str, Any]] = []
-    subs = await _subscriptions(conn, {items[i].workspace_id for i in fresh})
-    work: list[dict[str, Any]] = []
-    for i in fresh:
-        it = items[i]
-        work_before = len(work)
-        conv = convs[it.conversation_id]
-        seq = next_seq[it.conversation_id]
-        next_seq[it.conversation_id] = seq + 1
-        status = initial_status(it, conv.channel_type)
-        row = Row(**message_values(it, conv.id, seq, status, now))
-        messages.append(vars(row).copy())
-        statuses.append({"id": new_id("mse"), "message_id": row.id, "status": status.value, "detail": None, "created_at": now})
-        view = message_view(row)
-        work += _webhook_rows(subs.get(it.workspace_id, []), it.workspace_id, row.id, "message.created", {"message": view}, None, now)
-        work += _webhook_rows(
-            subs.get(it.workspace_id, []), it.workspace_id, row.id, "message.status",
-            status_payload(row, status), it.notify_url, now,
-        )
-        if status is MessageStatus.SCHEDULED:
-            work.append(_work_row(it.workspace_id, outbox.RELEASE, row.id, {"message_id": row.id}, it.send_at))
-        elif status is MessageStatus.QUEUED:
-            work.append(_work_row(it.workspace_id, outbox.DELIVER, row.id, {"message_id": row.id}, now))
-        conv_view = conversation_view(conv)
-        if status is not MessageStatus.SCHEDULED:
-            events[i].append(
-                DomainEvent("message.created", it.workspace_id, {"message": view, "conversation": conv_view}, origin=it.origin)
-            )
-        # A new conversation may have queued conversation.created webhooks.
-        queued = len(work) > work_before or any(e.type == "conversation.created" for e in events[i])
-        results[i] = make_posted(view, conv_view, True, events[i], queued)
-    await conn.execute(_INSERT_MESSAGES, messages)
-    await conn.execute(_INSERT_STATUSES, statuses)
-    if work:
-        await conn.execute(_INSERT_WORK, work)
+def _has_placeholders(content: Mapping[str, Any]) -> bool:
+    return any(
+        isinstance(content.get(k), str) and templating.placeholders(content[k]) for k in _TEXT_KEYS
+    )
 
 
-async def _subscriptions(conn: AsyncConnection, workspace_ids: set[str]) -> dict[str, list[Any]]:
-    rows = await conn.execute(_ACTIVE_SUBSCRIPTIONS, {"b_ws": list(workspace_ids)})
-    found: dict[str, list[Any]] = {}
-    for r in rows:
-        found.setdefault(r.workspace_id, []).append(r)
-    return found
-
-
-def _work_row(workspace_id: str, kind: str, ref_id: str | None, payload: dict[str, Any], due: Any) -> dict[str, Any]:
-    return {
-        "id": new_id("obx"), "workspace_id": workspace_id, "kind": kind, "ref_id": ref_id,
-        "payload": payload, "state": "pending", "attempts": 0, "due_at": due,
-        "lease_until": None, "last_error": None, "created_at": utcnow(),
-    }
-
-
-def _webhook_rows(
-    subs: list[Any], workspace_id: str, message_id: str, event_type: str,
-    data: dict[str, Any], notify_url: str | None, now: Any,
-) -> list[dict[str, Any]]:
-    targets = [s for s in subs if outbox.subscription_wants(s, event_type)]
-    if not targets and not notify_url:
-        return []
-    envelope = outbox.envelope(workspace_id, event_type, data)
-    rows = [
-        _work_row(workspace_id, outbox.WEBHOOK, message_id, {"url": s.url, "subscription_id": s.id, "body": envelope}, now)
-        for s in targets
-    ]
-    if notify_url:
-        rows.append(_work_row(workspace_id, outbox.WEBHOOK, message_id, {"url": notify_url, "subscription_id": None, "body": envelope}, now))
-    return rows
+def _fill(
+    content: dict[str, Any], contact: Any, substitutions: dict[str, Any]
+) -> tuple[dict[str, Any], set[str]]:
+    values = templating.values_for(contact, substitutions)
+    filled = dict(content)
+    missing: set[str] = set()
+    for key in _TEXT_KEYS:
+        if isinstance(content.get(key), str):
+            filled[key], gaps = templating.render(content[key], values)
+            missing |= gaps
+    return filled, missing

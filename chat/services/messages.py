@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.bus import Bus, DomainEvent
 from chat.db import models as m
 from chat.db.engine import Database
-from chat.db.types import utcnow
-from chat.domain.enums import Direction, MessageStatus, status_can_move
+from chat.domain.enums import Direction, MessageStatus
 from chat.domain.errors import Conflict, NotFound, Unprocessable
-from chat.domain.ids import new_id
-from chat.services import outbox
-from chat.services.conversations import status_payload
+from chat.services import outbox, statuses
+from chat.services.statuses import Row
 from chat.services.views import attempt_view, message_view, status_event_view
 
 
@@ -36,15 +34,9 @@ class Catchup:
     has_more: bool
 
 
-# What a receipt may move, per target status: a scheduled message has not gone out yet.
-_MOVABLE = {
-    MessageStatus.DELIVERED: (MessageStatus.QUEUED.value, MessageStatus.SENT.value),
-    MessageStatus.READ: (
-        MessageStatus.QUEUED.value,
-        MessageStatus.SENT.value,
-        MessageStatus.DELIVERED.value,
-    ),
-}
+# What a receipt may say.
+_RECEIPTS = (MessageStatus.DELIVERED, MessageStatus.READ)
+_messages = cast(Table, m.Message.__table__)
 
 # Fields of a message that only the workspace sees (server-to-server data).
 _INTERNAL_FIELDS = ("correlation_id", "callback_data")
@@ -143,7 +135,7 @@ class Messages:
         views = [message_view(r) for r in rows]
         if contact_id is not None:
             views = [contact_message_view(v) for v in views]
-        last = rows[-1].seq if has_more else max(horizon, after_seq)
+        last = (rows[-1].seq or 0) if has_more else max(horizon, after_seq)
         return Catchup(views, last, has_more)
 
     async def acknowledge(
@@ -164,7 +156,7 @@ class Messages:
         ``conversation.read``. A contact may only acknowledge their own conversation.
         Returns the acknowledged seq (for ``read``: the reader's horizon).
         """
-        if status not in _MOVABLE:
+        if status not in _RECEIPTS:
             raise Unprocessable("a receipt is delivered or read", code="invalid_status")
         for attempt in (1, 2):  # two first reads of one reader may race to create the horizon
             try:
@@ -175,10 +167,7 @@ class Messages:
             except IntegrityError:
                 if attempt == 2:
                     raise
-        events = [
-            DomainEvent("message.status", workspace_id, status_payload(msg, status), origin)
-            for msg in moved
-        ]
+        events = statuses.status_events(moved, status, origin)
         if advanced:
             events.append(
                 DomainEvent(
@@ -205,7 +194,7 @@ class Messages:
         reader: Reader,
         seq: int,
         status: MessageStatus,
-    ) -> tuple[list[m.Message], int, bool, str]:
+    ) -> tuple[list[Row], int, bool, str]:
         # A contact acknowledges what the workspace sent, an agent what the contact sent.
         direction = Direction.OUTBOUND if reader.type == "contact" else Direction.INBOUND
         async with self.db.write() as session:
@@ -217,24 +206,24 @@ class Messages:
             ):
                 raise NotFound("conversation not found")
             seq = max(0, min(seq, conv.last_seq))
-            rows = (
-                await session.scalars(
-                    select(m.Message)
-                    .where(
-                        m.Message.conversation_id == conversation_id,
-                        m.Message.direction == direction.value,
-                        m.Message.private.is_(False),
-                        m.Message.seq <= seq,
-                        m.Message.status.in_(_MOVABLE[status]),
-                    )
-                    .order_by(m.Message.seq)
-                )
-            ).all()
-            detail = {"by": {"type": reader.type, "id": reader.id}}
-            moved = [msg for msg in rows if await record_status(session, msg, status, detail)]
+            conn = await session.connection()
+            moved = await statuses.move(
+                conn,
+                and_(
+                    _messages.c.conversation_id == conversation_id,
+                    _messages.c.direction == direction.value,
+                    _messages.c.private.is_(False),
+                    _messages.c.seq <= seq,
+                ),
+                status,
+                {"by": {"type": reader.type, "id": reader.id}},
+            )
+            moved.sort(key=lambda r: r.seq)
             advanced = False
             if status is MessageStatus.READ:
-                seq, advanced = await advance_horizon(session, conversation_id, reader, seq)
+                seq, advanced = await statuses.advance_horizon(
+                    conn, conversation_id, reader.type, reader.id, seq
+                )
             return moved, seq, advanced, conv.contact_id
 
     async def set_status(
@@ -247,34 +236,36 @@ class Messages:
     ) -> bool:
         """Move a message to ``status``; a move backwards is ignored. True if it moved."""
         async with self.db.write() as session:
-            msg = await _owned(session, workspace_id, message_id)
-            moved = await record_status(session, msg, status, detail)
+            await _owned(session, workspace_id, message_id)
+            moved = await statuses.move(
+                await session.connection(), _messages.c.id == message_id, status, detail
+            )
         if moved:
             self.bus.outbox_written()
-            await self.bus.publish(
-                [DomainEvent("message.status", workspace_id, status_payload(msg, status), origin)]
-            )
-        return moved
+            await self.bus.publish(statuses.status_events(moved, status, origin))
+        return bool(moved)
 
     async def cancel(self, workspace_id: str, message_id: str) -> dict[str, Any]:
+        """Cancel a scheduled message. A compare-and-set on ``scheduled``: of a cancel and
+        the release racing it, exactly one wins (the release locks the row first)."""
         async with self.db.write() as session:
-            msg = await _owned(session, workspace_id, message_id)
-            if msg.status != MessageStatus.SCHEDULED:
+            await _owned(session, workspace_id, message_id)
+            conn = await session.connection()
+            moved = await statuses.move(conn, _messages.c.id == message_id, MessageStatus.CANCELLED)
+            if not moved:
+                current = await conn.scalar(select(_messages.c.status).where(_messages.c.id == message_id))
                 raise Conflict(
-                    f"only a scheduled message can be cancelled; this one is {msg.status}",
+                    f"only a scheduled message can be cancelled; this one is {current}",
                     code="not_scheduled",
                 )
-            await record_status(session, msg, MessageStatus.CANCELLED, None)
             await session.execute(
                 update(m.OutboxEntry)
-                .where(m.OutboxEntry.ref_id == msg.id, m.OutboxEntry.kind == outbox.RELEASE)
+                .where(m.OutboxEntry.ref_id == message_id, m.OutboxEntry.kind == outbox.RELEASE)
                 .values(state="cancelled")
             )
         self.bus.outbox_written()
-        await self.bus.publish(
-            [DomainEvent("message.status", workspace_id, status_payload(msg, MessageStatus.CANCELLED))]
-        )
-        return message_view(msg)
+        await self.bus.publish(statuses.status_events(moved, MessageStatus.CANCELLED))
+        return message_view(moved[0])
 
 
 async def _owned(session: AsyncSession, workspace_id: str, message_id: str) -> m.Message:
@@ -282,45 +273,3 @@ async def _owned(session: AsyncSession, workspace_id: str, message_id: str) -> m
     if msg is None or msg.workspace_id != workspace_id:
         raise NotFound("message not found")
     return msg
-
-
-async def advance_horizon(
-    session: AsyncSession, conversation_id: str, reader: Reader, seq: int
-) -> tuple[int, bool]:
-    """Within a transaction: move a read horizon forward. The horizon, and whether it moved."""
-    key = (conversation_id, reader.type, reader.id)
-    horizon = await session.get(m.ReadHorizon, key)
-    if horizon is None:
-        horizon = m.ReadHorizon(
-            conversation_id=conversation_id,
-            participant_type=reader.type,
-            participant_id=reader.id,
-            seq=0,
-        )
-        session.add(horizon)
-    if seq > horizon.seq:
-        horizon.seq = seq
-        return seq, True
-    return horizon.seq, False
-
-
-async def record_status(
-    session: AsyncSession, msg: m.Message, status: MessageStatus, detail: Any
-) -> bool:
-    """Within a transaction: move, record history, enqueue webhooks. False if not a move."""
-    if not status_can_move(MessageStatus(msg.status), status):
-        return False
-    msg.status = status.value
-    msg.updated_at = utcnow()
-    session.add(
-        m.MessageStatusEvent(id=new_id("mse"), message_id=msg.id, status=status.value, detail=detail)
-    )
-    await outbox.enqueue_webhooks(
-        session,
-        msg.workspace_id,
-        "message.status",
-        status_payload(msg, status),
-        message_id=msg.id,
-        notify_url=msg.notify_url,
-    )
-    return True

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.db import models as m
+from chat.db.engine import Database
 from chat.domain.enums import AuthorType, Direction
-from chat.domain.errors import NotFound, Unprocessable
-from chat.services import templating
-from chat.services.contacts import normalise_address
+from chat.domain.errors import Unprocessable
 from chat.services.conversations import Conversations, NewMessage, Posted
-from chat.services.identities import contact_for_address
 
 
 @dataclass(frozen=True)
@@ -42,77 +39,80 @@ class SendRequest:
 
 
 class Sender:
-    def __init__(self, conversations: Conversations, sendable: Collection[str]) -> None:
+    """Checks the channel and the addresses, then hands the messages to the write path:
+    one recipient joins the group commit; many are stored all or nothing."""
+
+    def __init__(
+        self,
+        db: Database,
+        conversations: Conversations,
+        sendable: Callable[[str], bool],
+        normalise: Callable[[str, str], str],
+    ) -> None:
+        self.db = db
         self.conversations = conversations
-        self.sendable = set(sendable)  # channel types with a working delivery path
+        self.sendable = sendable  # channel types with a working delivery path
+        self.normalise = normalise  # an address in its stored form, or ValueError
 
     async def send(self, workspace_id: str, req: SendRequest) -> list[Posted]:
+        channel_id = await self._channel(workspace_id, req)
+        batch = self._messages(workspace_id, channel_id, req)
+        if len(batch) == 1:
+            return [await self.conversations.post_message(batch[0])]
+        return await self.conversations.post_messages(batch)
 
-        async def build(session: AsyncSession) -> list[NewMessage]:
-            return await self._prepare(session, workspace_id, req)
-
-        return await self.conversations.transact(build)
-
-    async def _prepare(
-        self, session: AsyncSession, workspace_id: str, req: SendRequest
-    ) -> list[NewMessage]:
-        """Resolve every recipient and fill placeholders; raising rolls everything back."""
-        many = len(req.recipients) > 1
-        query = select(m.Channel).where(
+    async def _channel(self, workspace_id: str, req: SendRequest) -> str:
+        query = select(m.Channel.id).where(
             m.Channel.workspace_id == workspace_id, m.Channel.type == req.channel_type
         )
         if req.channel_id:
             query = query.where(m.Channel.id == req.channel_id)
-        channel = await session.scalar(query.order_by(m.Channel.id).limit(1))
-        if channel is None and req.channel_id:
+        async with self.db.read() as session:
+            channel_id = await session.scalar(query.order_by(m.Channel.id).limit(1))
+        if channel_id is None and req.channel_id:
             raise Unprocessable(
                 f"no '{req.channel_type}' channel {req.channel_id} in this workspace",
                 code="channel_not_configured",
             )
-        if channel is None:
+        if channel_id is None:
             raise Unprocessable(
                 f"no '{req.channel_type}' channel is configured in this workspace",
                 code="channel_not_configured",
             )
-        if req.channel_type not in self.sendable:
+        if not self.sendable(req.channel_type):
             raise Unprocessable(
                 f"sending on '{req.channel_type}' is not available yet",
                 code="channel_not_supported",
             )
+        return channel_id
+
+    def _messages(self, workspace_id: str, channel_id: str, req: SendRequest) -> list[NewMessage]:
+        many = len(req.recipients) > 1
         batch: list[NewMessage] = []
         problems: list[dict[str, Any]] = []
         for index, rcpt in enumerate(req.recipients):
-            if rcpt.contact_id:
-                contact = await session.get(m.Contact, rcpt.contact_id)
-                if contact is None or contact.workspace_id != workspace_id:
-                    if many:
-                        problems.append({"recipient": index, "error": "contact not found"})
-                        continue
-                    raise NotFound("contact not found")
-            else:
+            address = None
+            if not rcpt.contact_id:
                 assert rcpt.address is not None
                 try:
-                    address = normalise_address(req.channel_type, rcpt.address)
+                    address = self.normalise(req.channel_type, rcpt.address)
                 except ValueError as exc:
                     problems.append({"recipient": index, "error": str(exc)})
                     continue
-                contact = await contact_for_address(session, workspace_id, req.channel_type, address)
-            content, missing = _fill(req.content, contact, rcpt.substitutions or {})
-            if missing:
-                problems.append({"recipient": index, "missing_placeholders": sorted(missing)})
-                continue
             cmid = req.client_message_id
             if cmid and many:
                 cmid = f"{cmid}:{index}"
             batch.append(
                 NewMessage(
                     workspace_id=workspace_id,
-                    content=content,
+                    content=req.content,
                     direction=Direction.OUTBOUND,
                     author_type=req.author_type,
                     author_id=req.author_id,
-                    contact_id=contact.id,
-                    channel_id=channel.id,
+                    contact_id=rcpt.contact_id,
+                    address=address,
+                    channel_id=channel_id,
+                    substitutions=rcpt.substitutions or {},
                     client_message_id=cmid,
                     correlation_id=rcpt.correlation_id,
                     callback_data=req.callback_data,
@@ -125,18 +125,3 @@ class Sender:
                 "some recipients cannot be sent to", code="invalid_recipients", details=problems
             )
         return batch
-
-
-def _fill(
-    content: dict[str, Any], contact: m.Contact, substitutions: dict[str, Any]
-) -> tuple[dict[str, Any], set[str]]:
-    text_keys = [k for k in ("text", "caption") if isinstance(content.get(k), str)]
-    if not any(templating.placeholders(content[k]) for k in text_keys):
-        return content, set()
-    values = templating.values_for(contact, substitutions)
-    filled = dict(content)
-    missing: set[str] = set()
-    for key in text_keys:
-        filled[key], gaps = templating.render(content[key], values)
-        missing |= gaps
-    return filled, missing

@@ -13,7 +13,7 @@ from chat.domain.enums import Direction
 from chat.domain.errors import NotFound
 from chat.services.conversations import NewMessage
 from chat.services.identities import contact_for_address
-from chat.services.message_store import GroupCommit
+from chat.services.group_commit import GroupCommit
 
 
 async def open_conversations(services: Any, ws: str, n: int) -> list[dict[str, Any]]:
@@ -104,7 +104,7 @@ async def test_a_post_right_after_the_last_one_is_stored_never_waits_forever() -
     async def store_one(item: Any) -> Any:
         return item
 
-    group = GroupCommit(None, store_group, store_one)  # type: ignore[arg-type]
+    group: GroupCommit[str, str] = GroupCommit(store_group, store_one)
     async with asyncio.timeout(5):  # awaited directly: a new task would hide the race
         for i in range(200):
             assert await group.submit(i) == i
