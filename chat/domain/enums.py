@@ -2,20 +2,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from chat.domain import channels as _channels
+
 
 class ChannelType(StrEnum):
-    INAPP = "inapp"
-    SMS = "sms"
-    VOICE = "voice"
-    WHATSAPP = "whatsapp"
-    MESSENGER = "messenger"
-    TELEGRAM = "telegram"
-    WECHAT = "wechat"
-    TWITTER = "twitter"
-    EMAIL = "email"
-    APNS = "apns"
-    FCM = "fcm"
-    WNS = "wns"
+    """Deprecated, kept only until services/conversations.py and listeners/scheduled.py
+    switch to the channel registry (chat.domain.channels); use that instead."""
+
+    INAPP = _channels.INAPP
 
 
 class ConversationStatus(StrEnum):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.db import models as m
+from chat.domain.channels import Registry
 from chat.domain.enums import AuthorType, Direction
 from chat.domain.errors import NotFound, Unprocessable
 from chat.services import templating
-from chat.services.contacts import normalise_address
 from chat.services.conversations import Conversations, NewMessage, Posted
 from chat.services.identities import contact_for_address
 
@@ -42,9 +41,11 @@ class SendRequest:
 
 
 class Sender:
-    def __init__(self, conversations: Conversations, sendable: Collection[str]) -> None:
+    def __init__(self, conversations: Conversations, registry: Registry) -> None:
         self.conversations = conversations
-        self.sendable = set(sendable)  # channel types with a working delivery path
+        # A type is sendable when it has a working delivery path: the socket fan-out or
+        # a connector (``registry.spec(type).sendable``).
+        self.registry = registry
 
     async def send(self, workspace_id: str, req: SendRequest) -> list[Posted]:
 
@@ -74,7 +75,8 @@ class Sender:
                 f"no '{req.channel_type}' channel is configured in this workspace",
                 code="channel_not_configured",
             )
-        if req.channel_type not in self.sendable:
+        spec = self.registry.spec(req.channel_type)
+        if not spec.sendable:
             raise Unprocessable(
                 f"sending on '{req.channel_type}' is not available yet",
                 code="channel_not_supported",
@@ -92,7 +94,7 @@ class Sender:
             else:
                 assert rcpt.address is not None
                 try:
-                    address = normalise_address(req.channel_type, rcpt.address)
+                    address = spec.normalise(rcpt.address)
                 except ValueError as exc:
                     problems.append({"recipient": index, "error": str(exc)})
                     continue
