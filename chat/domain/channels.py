@@ -88,7 +88,11 @@ class Registry:
     """Channel types by name. Immutable: ``with_connector`` returns a new registry."""
 
     def __init__(self, specs: Iterable[ChannelSpec]) -> None:
-        table = {s.type: s for s in specs}
+        table: dict[str, ChannelSpec] = {}
+        for spec in specs:
+            if spec.type in table:
+                raise ValueError(f"two entries for channel type {spec.type!r}")
+            table[spec.type] = spec
         self._specs: Mapping[str, ChannelSpec] = MappingProxyType(table)
         self.types: tuple[str, ...] = tuple(table)
         self.sendable: frozenset[str] = frozenset(t for t, s in table.items() if s.sendable)
