@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from chat.app import create_app
-from chat.domain.channels import REGISTRY
+from chat.domain.channels import REGISTRY, Registry
 from chat.settings import Settings
 from tests import conftest
 from tests.api.test_channels import VALID
@@ -180,10 +180,19 @@ async def test_an_unknown_channel_is_404(client: httpx.AsyncClient) -> None:
         }
 
 
-@pytest.mark.parametrize("type_", ["sms", "inapp"])
+def unserved_provider_type(registry: Registry) -> str:
+    """A provider type that no connector serves in ``registry``."""
+    unserved = [s.type for s in registry if s.connector is None and s.receives_webhooks]
+    if not unserved:
+        pytest.skip("every provider type has a connector")
+    return unserved[0]
+
+
+@pytest.mark.parametrize("kind", ["inapp", "provider"])
 async def test_a_channel_type_without_a_connector_is_not_supported(
-    client: httpx.AsyncClient, api: httpx.AsyncClient, type_: str
+    client: httpx.AsyncClient, api: httpx.AsyncClient, services: Any, kind: str
 ) -> None:
+    type_ = "inapp" if kind == "inapp" else unserved_provider_type(services.registry)
     ch = await channel(api, type_)
     body, headers = callback("x", [{"id": "SM1", "from": "+14155550100", "text": "hi"}])
     r = await post(client, ch, body, headers)
@@ -255,6 +264,32 @@ async def test_a_type_is_sendable_once_the_registry_gives_it_a_connector(
     )
     assert r.status_code == 202, r.text
     assert r.json()["messages"][0]["status"] == "queued"
+
+
+async def test_without_a_connector_a_send_is_refused_and_nothing_queued(db_url: str) -> None:
+    """The production registry, on a type no connector serves yet."""
+    type_ = unserved_provider_type(REGISTRY)
+    application = create_app(conftest.test_settings(db_url))
+    async with application.router.lifespan_context(application):
+        services = application.state.services
+        keys = await services.workspaces.create("Plain")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application),
+            base_url="http://parley.test",
+            headers={"Authorization": f"Bearer {keys['api_key']}"},
+        ) as api:
+            unserved = await channel(api, type_)
+            r = await api.post(
+                "/v1/messages",
+                json={
+                    "channel": type_,
+                    "to": {"address": "+14155550100"},
+                    "content": {"type": "text", "text": "hi"},
+                },
+            )
+            assert r.status_code == 422
+            assert r.json()["error"]["code"] == "channel_not_supported"
+            assert await history(api, unserved) == []
 
 
 async def test_the_callback_route_is_in_the_openapi_document(client: httpx.AsyncClient) -> None:

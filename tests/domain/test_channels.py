@@ -59,10 +59,10 @@ def test_an_unknown_type_is_named_in_the_error() -> None:
     assert "sms" in REGISTRY
 
 
-def test_in_app_is_the_only_socket_type_and_the_only_sendable_one_today() -> None:
+def test_a_type_is_sendable_when_it_reaches_the_socket_or_has_a_connector() -> None:
     assert REGISTRY.socket_types == {INAPP}
-    assert REGISTRY.sendable == {INAPP}
-    assert all(spec.connector is None for spec in REGISTRY)
+    assert REGISTRY.sendable == {s.type for s in REGISTRY if s.socket or s.connector}
+    assert INAPP in REGISTRY.sendable
     assert REGISTRY.push_types == {"apns", "fcm", "wns", "webpush"}
 
 
@@ -86,11 +86,11 @@ def test_capabilities_carry_each_providers_rules() -> None:
 def test_a_registry_with_a_connector_is_a_new_registry() -> None:
     registry = REGISTRY.with_connector(FakeWhatsApp).with_connector(FakeVoice)
     assert registry.spec("whatsapp").connector is FakeWhatsApp
-    assert registry.sendable == {INAPP, "whatsapp", "voice"}
+    assert registry.spec("voice").sendable
+    assert registry.sendable == REGISTRY.sendable | {"whatsapp", "voice"}
     assert registry.types == REGISTRY.types
     # the production table is untouched
-    assert REGISTRY.spec("whatsapp").connector is None
-    assert REGISTRY.sendable == {INAPP}
+    assert REGISTRY.spec("voice").connector is None
 
 
 def test_a_connector_for_a_type_the_registry_lacks_is_refused() -> None:
