@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 from chat.api import errors, routes
 from chat.bus import Bus
 from chat.db.engine import Database
-from chat.domain.enums import ChannelType
+from chat.domain.channels import REGISTRY, Registry
 from chat.listeners.scheduled import ReleaseScheduled
 from chat.listeners.webhook_delivery import WebhookDelivery
 from chat.metrics import CountResponses, Metrics
@@ -23,11 +23,12 @@ from chat.realtime.server import Realtime
 from chat.services import outbox
 from chat.services.agents import Agents
 from chat.services.channels import Channels
-from chat.services.contacts import Contacts, normalise_address
+from chat.services.contacts import Contacts
 from chat.services.container import Services
 from chat.services.conversations import Conversations
 from chat.services.directory import Directory
 from chat.services.events import Events
+from chat.services.inbound import InboundWebhooks, news_not_handled
 from chat.services.inbox import Inbox
 from chat.services.instance import shared_secret
 from chat.services.message_store import StoreRules
@@ -43,16 +44,20 @@ from chat.worker import Worker
 
 log = logging.getLogger(__name__)
 
-_SENDABLE = frozenset({ChannelType.INAPP.value})
-_PHONE = frozenset({ChannelType.SMS.value, ChannelType.VOICE.value, ChannelType.WHATSAPP.value})
 
 
-def _contact_fields(channel_type: str, address: str) -> dict[str, Any]:
-    if channel_type in _PHONE:
-        return {"phone": address}
-    if channel_type == ChannelType.EMAIL:
-        return {"email": address}
-    return {}
+def store_rules(registry: Registry) -> StoreRules:
+    """What the write path needs to know of the channel types."""
+
+    def contact_fields(channel_type: str, address: str) -> dict[str, Any]:
+        field = registry.spec(channel_type).address.profile_field
+        return {field: address} if field else {}
+
+    return StoreRules(
+        sendable=registry.sendable.__contains__,
+        contact_fields=contact_fields,
+        socket_delivered=registry.socket_types.__contains__,
+    )
 
 
 @dataclass
@@ -64,14 +69,18 @@ class Runtime:
     http: httpx.AsyncClient
 
 
-async def build_services(settings: Settings, db: Database) -> Services:
+async def build_services(
+    settings: Settings,
+    db: Database,
+    *,
+    registry: Registry = REGISTRY,
+    http: httpx.AsyncClient | None = None,
+) -> Services:
+    """Every service, once. ``registry`` names the channel types and their connectors
+    (tests pass one with a test connector); ``http`` is the client connectors use."""
     bus = Bus()
     secret_key = settings.secret_key or await shared_secret(db, "secret_key")
-    rules = StoreRules(
-        sendable=lambda t: t in _SENDABLE,
-        contact_fields=_contact_fields,
-    )
-    conversations = Conversations(db, bus, rules)
+    conversations = Conversations(db, bus, store_rules(registry))
     return Services(
         settings=settings,
         secret_key=secret_key,
@@ -81,7 +90,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
         agents=Agents(db, secret_key, settings.agent_token_ttl_seconds),
         conversations=conversations,
         messages=Messages(db, bus),
-        sender=Sender(db, conversations, rules.sendable, normalise_address),
+        sender=Sender(db, conversations, registry),
         contacts=Contacts(db, bus),
         channels=Channels(db, bus),
         events=Events(db, bus),
@@ -91,37 +100,46 @@ async def build_services(settings: Settings, db: Database) -> Services:
         presence=Presence(bus, presence_store(settings.redis_url, settings.presence_ttl_seconds)),
         directory=Directory(db),
         throttle=Throttle(buckets_for(settings.redis_url), settings),
+        registry=registry,
+        # Status updates and reactions are not applied yet: providers hear 501.
+        inbound=InboundWebhooks(db, conversations, registry, news_not_handled, http),
     )
 
 
-def create_app(settings: Settings | None = None, realtime: Realtime | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    realtime: Realtime | None = None,
+    registry: Registry = REGISTRY,
+) -> Starlette:
     """The REST app; its lifespan builds the services (``app.state.services``) and hands
     them to ``realtime`` (the Socket.IO server), when there is one."""
     settings = settings or Settings()
     app = Starlette(
         routes=routes.all_routes(),
         exception_handlers=errors.HANDLERS,
-        lifespan=_lifespan(settings, realtime),
+        lifespan=_lifespan(settings, realtime, registry),
     )
     app.add_middleware(CountResponses, metrics=lambda: getattr(app.state, "metrics", None))
     return app
 
 
-def create_asgi(settings: Settings | None = None) -> tuple[ASGIApp, Starlette]:
+def create_asgi(
+    settings: Settings | None = None, registry: Registry = REGISTRY
+) -> tuple[ASGIApp, Starlette]:
     """What ``parley serve`` runs: Socket.IO in front of the REST app (and the REST app)."""
     settings = settings or Settings()
     realtime = Realtime(settings)
-    app = create_app(settings, realtime)
+    app = create_app(settings, realtime, registry)
     app.state.realtime = realtime
     return realtime.wrap(app), app
 
 
-def _lifespan(settings: Settings, realtime: Realtime | None = None):
+def _lifespan(settings: Settings, realtime: Realtime | None, registry: Registry):
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        services = await build_services(settings, db)
         http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+        services = await build_services(settings, db, registry=registry, http=http)
         worker = Worker(db, settings)
         worker.register(
             outbox.WEBHOOK,

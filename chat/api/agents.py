@@ -15,9 +15,9 @@ from pydantic import (
 
 from chat.api.common import Strict
 from chat.api.routing import Ctx, Reply, Router
+from chat.domain.addresses import normalise_email
 from chat.domain.enums import AgentRole
 from chat.domain.errors import Forbidden, Unprocessable
-from chat.services.contacts import normalise_email
 
 router = Router("agents")
 

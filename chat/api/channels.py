@@ -8,7 +8,7 @@ from pydantic import Field
 
 from chat.api.common import Strict
 from chat.api.routing import Ctx, Reply, Router
-from chat.domain.enums import ChannelType
+from chat.domain.channels import ChannelTypeName
 from chat.domain.errors import Unprocessable
 
 router = Router("channels")
@@ -21,11 +21,11 @@ _CONFIG_HELP = (
 
 
 class ChannelQuery(Strict):
-    type: ChannelType | None = None
+    type: ChannelTypeName | None = None
 
 
 class ChannelBody(Strict):
-    type: ChannelType
+    type: ChannelTypeName
     name: str = Field(min_length=1, max_length=200)
     config: dict[str, Any] = Field(default_factory=dict, description=_CONFIG_HELP)
 
@@ -47,7 +47,7 @@ def _public(ctx: Ctx, view: dict[str, Any]) -> dict[str, Any]:
 @router.route("GET", "/v1/channels", summary="List channels", query=ChannelQuery)
 async def list_channels(ctx: Ctx) -> Any:
     q: ChannelQuery = ctx.query
-    rows = await ctx.services.channels.list(ctx.workspace_id, q.type.value if q.type else None)
+    rows = await ctx.services.channels.list(ctx.workspace_id, q.type)
     return {"data": [_public(ctx, v) for v in rows]}
 
 
@@ -57,7 +57,7 @@ async def list_channels(ctx: Ctx) -> Any:
 async def create_channel(ctx: Ctx) -> Any:
     body: ChannelBody = ctx.body
     view = await ctx.services.channels.create(
-        ctx.workspace_id, body.type.value, body.name, body.config
+        ctx.workspace_id, body.type, body.name, body.config
     )
     return Reply(_public(ctx, view), 201)
 

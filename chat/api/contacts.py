@@ -9,17 +9,15 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_
 
 from chat.api.common import PageQuery, Strict
 from chat.api.routing import Ctx, Reply, Router
-from chat.domain.enums import ChannelType
+from chat.domain.addresses import normalise_email, normalise_phone
+from chat.domain.channels import REGISTRY, ChannelTypeName
 from chat.domain.errors import Unprocessable
 from chat.services.contacts import (
     ContactFilter,
     NewIdentity,
     check_timezone,
-    normalise_address,
     normalise_country,
-    normalise_email,
     normalise_locale,
-    normalise_phone,
 )
 
 router = Router("contacts")
@@ -32,14 +30,14 @@ Zone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 
 class IdentityBody(Strict):
-    channel_type: ChannelType
+    channel_type: ChannelTypeName
     address: str = Field(min_length=1, max_length=512)
 
     @field_validator("address")
     @classmethod
     def _address(cls, value: str, info: ValidationInfo) -> str:
         kind = info.data.get("channel_type")
-        return normalise_address(kind, value) if kind else value
+        return REGISTRY.spec(kind).normalise(value) if kind else value
 
 
 class ContactFields(Strict):
@@ -185,7 +183,7 @@ async def create_contact(ctx: Ctx) -> Any:
     ``external_id``, 409 ``identity_taken`` when another contact owns one of the
     ``identities``; then nothing is created."""
     body: ContactCreate = ctx.body
-    identities = [NewIdentity(i.channel_type.value, i.address) for i in body.identities]
+    identities = [NewIdentity(i.channel_type, i.address) for i in body.identities]
     return Reply(
         await ctx.services.contacts.create(
             ctx.workspace_id, body.profile(), body.attributes, identities
@@ -234,11 +232,12 @@ async def delete_contact(ctx: Ctx) -> Any:
 )
 async def add_identity(ctx: Ctx) -> Any:
     """``sms``, ``voice`` and ``whatsapp`` addresses are stored in E.164, ``email`` ones in
-    lower case. 201 when added; 200 with the existing identity when the contact has it
+    lower case, ``webpush`` ones as the browser's PushSubscription JSON (``endpoint``,
+    ``keys.p256dh``, ``keys.auth``) written compactly. 201 when added; 200 with the existing identity when the contact has it
     already; 409 ``identity_taken`` when another contact of the workspace owns it."""
     body: IdentityBody = ctx.body
     identity, created = await ctx.services.contacts.add_identity(
-        ctx.workspace_id, ctx.path["contact_id"], NewIdentity(body.channel_type.value, body.address)
+        ctx.workspace_id, ctx.path["contact_id"], NewIdentity(body.channel_type, body.address)
     )
     return Reply(identity, 201 if created else 200)
 

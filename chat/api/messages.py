@@ -10,8 +10,8 @@ from pydantic import AnyHttpUrl, BaseModel, Field, field_validator, model_valida
 from chat.api.common import Strict
 from chat.api.routing import Ctx, Reply, Router
 from chat.api.webhooks import check_target
+from chat.domain.channels import ChannelTypeName
 from chat.domain.content import Content
-from chat.domain.enums import ChannelType
 from chat.services.sending import Recipient, SendRequest
 
 router = Router("messages")
@@ -31,7 +31,7 @@ class To(Strict):
 
 
 class SendBody(Strict):
-    channel: ChannelType
+    channel: ChannelTypeName
     channel_id: str | None = Field(
         default=None, max_length=80,
         description="which channel of that type, when the workspace has several (default: the oldest)",
@@ -79,7 +79,7 @@ async def send_message(ctx: Ctx) -> Any:
         check_target(ctx, str(body.notify_url))
     targets = body.to if isinstance(body.to, list) else [body.to]
     req = SendRequest(
-        channel_type=body.channel.value,
+        channel_type=body.channel,
         channel_id=body.channel_id,
         recipients=[
             Recipient(t.contact_id, t.address, t.substitutions, t.correlation_id) for t in targets

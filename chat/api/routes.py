@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from chat.api import agents, channels, contacts, conversations, events, messages, system, webhooks
+from chat.api import (
+    agents,
+    channels,
+    contacts,
+    conversations,
+    events,
+    inbound,
+    messages,
+    system,
+    webhooks,
+)
 from chat.api.routing import Router, starlette_routes
 
 ROUTERS: list[Router] = [
@@ -15,6 +25,7 @@ ROUTERS: list[Router] = [
     agents.router,
     channels.router,
     webhooks.router,
+    inbound.router,
 ]
 
 

@@ -103,8 +103,8 @@ class Router:
         return register
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request's JSON body, enforcing size (413), media type (415) and syntax (400)."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's raw body, at most ``limit`` bytes (413 beyond)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body larger than {limit} bytes")
@@ -115,7 +115,12 @@ async def read_json(request: Request, limit: int) -> Any:
         if size > limit:
             raise PayloadTooLarge(f"body larger than {limit} bytes")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request's JSON body, enforcing size (413), media type (415) and syntax (400)."""
+    raw = await read_body(request, limit)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaType("send the body as application/json")

@@ -1,5 +1,7 @@
 """Per-type channel ``config``: one pydantic model per channel type, and secret masking.
 
+The channel registry (chat.domain.channels) names each type's model.
+
 Key names follow each provider's own terms (see the contract's "Channel config
 keys"). Every model takes ``api_base_url`` so tests and self-hosted gateways can
 point a connector anywhere; providers with a separate token endpoint also take
@@ -9,6 +11,7 @@ read shows them masked, and a masked value sent back unchanged keeps the secret.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from enum import StrEnum
@@ -24,8 +27,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-from chat.domain.enums import ChannelType
 
 MASK = "••••"
 
@@ -253,6 +254,61 @@ class WnsConfig(ChannelConfig):
     token_url: Url | None = None
 
 
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]+=*$")
+
+
+def _base64url(value: str, size: int, what: str) -> bytes:
+    if not _BASE64URL.match(value):
+        raise ValueError(f"{what} must be URL-safe base64")
+    raw = base64.urlsafe_b64decode(value.rstrip("=") + "=" * (-len(value.rstrip("=")) % 4))
+    if len(raw) != size:
+        raise ValueError(f"{what} must be {size} bytes, got {len(raw)}")
+    return raw
+
+
+class WebPushConfig(ChannelConfig):
+    """Web Push with VAPID (RFC 8292): the keys as ``web-push generate-vapid-keys`` prints
+    them (URL-safe base64 of the P-256 public point and private scalar)."""
+
+    secret_keys = frozenset({"vapid_private_key"})
+    receives_webhooks = False
+
+    vapid_public_key: str = Field(min_length=80, max_length=100)
+    vapid_private_key: str = Field(min_length=40, max_length=4000)
+    # Who the push service contacts about this sender: a mailto: or https: URL.
+    subject: str = Field(max_length=500)
+
+    @field_validator("vapid_public_key")
+    @classmethod
+    def _public(cls, value: str) -> str:
+        if _base64url(value, 65, "vapid_public_key")[0] != 4:
+            raise ValueError("vapid_public_key must be an uncompressed P-256 point (04...)")
+        return value
+
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _private(cls, value: str) -> str:
+        if "-----BEGIN" in value:
+            if "PRIVATE KEY-----" not in value:
+                raise ValueError("a PEM vapid_private_key must be a PRIVATE KEY block")
+        else:
+            _base64url(value, 32, "vapid_private_key")
+        return value
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        if value.startswith("mailto:"):
+            address = value.removeprefix("mailto:")
+            if not re.match(r"^[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+$", address):
+                raise ValueError("subject mailto: needs an email address")
+        elif value.startswith("https://"):
+            _http_url(value)
+        else:
+            raise ValueError("subject must be a mailto: or https: URL")
+        return value
+
+
 def _origin(value: str) -> str:
     if value != "*":
         _http_url(value)
@@ -270,29 +326,9 @@ class InAppConfig(ChannelConfig):
     )
 
 
-CONFIG_MODELS: dict[ChannelType, type[ChannelConfig]] = {
-    ChannelType.INAPP: InAppConfig,
-    ChannelType.SMS: SmsConfig,
-    ChannelType.VOICE: VoiceConfig,
-    ChannelType.WHATSAPP: WhatsAppConfig,
-    ChannelType.MESSENGER: MessengerConfig,
-    ChannelType.TELEGRAM: TelegramConfig,
-    ChannelType.WECHAT: WeChatConfig,
-    ChannelType.TWITTER: TwitterConfig,
-    ChannelType.EMAIL: EmailConfig,
-    ChannelType.APNS: ApnsConfig,
-    ChannelType.FCM: FcmConfig,
-    ChannelType.WNS: WnsConfig,
-}
-
-
-def model_for(channel_type: str) -> type[ChannelConfig]:
-    return CONFIG_MODELS[ChannelType(channel_type)]
-
-
-def parse(channel_type: str, config: dict[str, Any]) -> ChannelConfig:
+def parse(model: type[ChannelConfig], config: dict[str, Any]) -> ChannelConfig:
     """The typed config; raises pydantic's ``ValidationError``."""
-    return model_for(channel_type).model_validate(config)
+    return model.model_validate(config)
 
 
 def to_stored(config: ChannelConfig) -> dict[str, Any]:
@@ -310,9 +346,9 @@ def is_masked(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(MASK)
 
 
-def masked(channel_type: str, config: dict[str, Any]) -> dict[str, Any]:
+def masked(model: type[ChannelConfig], config: dict[str, Any]) -> dict[str, Any]:
     """The config as every read shows it: secrets replaced by their mask."""
-    secret_keys = model_for(channel_type).secret_keys
+    secret_keys = model.secret_keys
     return {k: mask_value(v) if k in secret_keys else v for k, v in config.items()}
 
 
@@ -324,13 +360,15 @@ class MaskedSecretError(ValueError):
         self.keys = keys
 
 
-def merged(channel_type: str, current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+def merged(
+    model: type[ChannelConfig], current: dict[str, Any], patch: dict[str, Any]
+) -> dict[str, Any]:
     """``current`` with ``patch`` applied (JSON merge patch: ``null`` removes a key).
 
     A secret sent back exactly as it was shown keeps the stored value; any other
     masked-looking value is refused rather than stored.
     """
-    secret_keys = model_for(channel_type).secret_keys
+    secret_keys = model.secret_keys
     result = dict(current)
     stale: list[str] = []
     for key, value in patch.items():

@@ -3,21 +3,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class ChannelType(StrEnum):
-    INAPP = "inapp"
-    SMS = "sms"
-    VOICE = "voice"
-    WHATSAPP = "whatsapp"
-    MESSENGER = "messenger"
-    TELEGRAM = "telegram"
-    WECHAT = "wechat"
-    TWITTER = "twitter"
-    EMAIL = "email"
-    APNS = "apns"
-    FCM = "fcm"
-    WNS = "wns"
-
-
 class ConversationStatus(StrEnum):
     OPEN = "open"
     PENDING = "pending"

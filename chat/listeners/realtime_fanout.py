@@ -13,8 +13,8 @@ A Rasa widget session of the contact (``/rasa``) hears only the replies: message
 written by the contact, never a private note.
 
 The socket that caused a change (the event's ``origin``) has its ack and is skipped.
-Customers only hear about their in-app conversations; other channels reach them
-through their connectors. The ``Audience`` is the transport's side: with Socket.IO it
+Customers only hear about their conversations on socket-delivered channel types (the
+registry's ``socket``: in-app); other channels reach them through their connectors. The ``Audience`` is the transport's side: with Socket.IO it
 emits to rooms through the server's client manager, so with Redis every process's
 sockets are reached.
 """
@@ -25,7 +25,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from chat.bus import DomainEvent
-from chat.domain.enums import AuthorType, ChannelType
+from chat.domain.channels import SOCKET_TYPES
+from chat.domain.enums import AuthorType
 from chat.services.directory import ConversationRef, Directory
 from chat.services.messages import contact_message_view
 
@@ -72,7 +73,7 @@ class RealtimeFanout:
     async def _to_contact(
         self, name: str, event: DomainEvent, ref: ConversationRef, data: Any
     ) -> None:
-        if ref.channel_type == ChannelType.INAPP:
+        if ref.channel_type in SOCKET_TYPES:
             await self.audience.contact(ref.contact_id, name, data, skip=event.origin)
 
     def _remember(self, event: DomainEvent, conv: dict[str, Any]) -> ConversationRef:
@@ -95,7 +96,7 @@ class RealtimeFanout:
         await self._to_contact(
             "message", event, ref, {"conversation_id": conv["id"], "message": shown}
         )
-        if ref.channel_type == ChannelType.INAPP and shown["author"]["type"] != AuthorType.CONTACT:
+        if ref.channel_type in SOCKET_TYPES and shown["author"]["type"] != AuthorType.CONTACT:
             await self.audience.rasa(ref.contact_id, shown)
 
     async def _message_status(self, event: DomainEvent) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chat.domain.enums import AuthorType, ChannelType, Direction, MessageStatus
+from chat.domain.channels import SOCKET_TYPES
+from chat.domain.enums import AuthorType, Direction, MessageStatus
 from chat.realtime import protocol, rooms
 from chat.realtime.namespace import Ack, GuardedNamespace, Peer, handles, refuse
 from chat.realtime.protocol import (
@@ -103,7 +104,7 @@ class AgentNamespace(GuardedNamespace):
             "typing": p.typing,
             "author": {"type": AGENT, "id": peer.agent_id, "name": peer.name},
         }
-        if ref.channel_type == ChannelType.INAPP:
+        if ref.channel_type in SOCKET_TYPES:
             await self.audience.contact(ref.contact_id, "typing", data)
         await self.audience.agents(peer.workspace_id, "typing", data, skip=peer.sid)
         return ok()

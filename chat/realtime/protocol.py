@@ -9,8 +9,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
+from chat.domain.channels import REGISTRY
 from chat.domain.content import Content
 from chat.domain.enums import ConversationStatus
 
@@ -65,8 +75,17 @@ class Resync(Payload):
 
 
 class RegisterPush(Payload):
-    channel_type: Literal["apns", "fcm", "wns"]
+    """A device token, or a browser's PushSubscription JSON for ``webpush``."""
+
+    channel_type: StrictStr = Field(max_length=16)
     token: StrictStr = Field(min_length=1, max_length=512)
+
+    @field_validator("channel_type")
+    @classmethod
+    def _push_type(cls, value: str) -> str:
+        if value not in REGISTRY.push_types:
+            raise ValueError(f"one of {', '.join(sorted(REGISTRY.push_types))}")
+        return value
 
 
 # -- /agent --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from chat.bus import Bus
 from chat.db import models as m
 from chat.db.engine import Database
 from chat.domain import channel_config as cc
+from chat.domain.channels import REGISTRY
 from chat.domain.errors import Conflict, NotFound, Unprocessable
 from chat.domain.ids import new_id
 from chat.services.views import iso
@@ -19,13 +20,13 @@ from chat.services.views import iso
 
 def channel_view(ch: m.Channel) -> dict[str, Any]:
     """What every read shows: secrets masked, and where the provider should call back."""
-    model = cc.model_for(ch.type)
+    spec = REGISTRY.spec(ch.type)
     return {
         "id": ch.id,
         "type": ch.type,
         "name": ch.name,
-        "config": cc.masked(ch.type, ch.config or {}),
-        "webhook_url": f"/webhooks/{ch.id}" if model.receives_webhooks else None,
+        "config": cc.masked(spec.config, ch.config or {}),
+        "webhook_url": f"/webhooks/{ch.id}" if spec.receives_webhooks else None,
         "created_at": iso(ch.created_at),
         "updated_at": iso(ch.updated_at),
     }
@@ -54,7 +55,7 @@ class Channels:
         """The real, unmasked config, typed; for connectors, never for a response."""
         async with self.db.read() as session:
             ch = await _owned(session, workspace_id, channel_id)
-        return cc.parse(ch.type, ch.config or {})
+        return cc.parse(REGISTRY.spec(ch.type).config, ch.config or {})
 
     async def create(
         self, workspace_id: str, channel_type: str, name: str, config: dict[str, Any]
@@ -116,8 +117,9 @@ async def _owned(
 
 def _checked(channel_type: str, current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """The config to store, validated by its type's model; 422 with details otherwise."""
+    model = REGISTRY.spec(channel_type).config
     try:
-        candidate = cc.merged(channel_type, current, patch)
+        candidate = cc.merged(model, current, patch)
     except cc.MaskedSecretError as exc:
         raise Unprocessable(
             str(exc),
@@ -128,7 +130,7 @@ def _checked(channel_type: str, current: dict[str, Any], patch: dict[str, Any]) 
             ],
         ) from exc
     try:
-        return cc.to_stored(cc.parse(channel_type, candidate))
+        return cc.to_stored(cc.parse(model, candidate))
     except ValidationError as exc:
         raise Unprocessable(
             f"config does not fit a '{channel_type}' channel",

@@ -1,11 +1,12 @@
 """Contacts: customer profiles and their channel identities.
 
-The normalisers at the top turn what callers type into the one stored form
-(E.164 phones, lower-case emails, upper-case countries), so lookups by phone,
-email or channel address find the same row however the value was written. They
-raise ``ValueError``: the REST models call them inside pydantic validators, so a
-bad profile field is a 422 naming the field. The service itself normalises
-identity addresses again (``invalid_address``), since their uniqueness depends on it.
+The normalisers at the top (and the phone and email ones in chat.domain.addresses) turn
+what callers type into the one stored form (E.164 phones, lower-case emails, upper-case
+countries), so lookups by phone, email or channel address find the same row however
+the value was written. They raise ``ValueError``: the REST models call them inside
+pydantic validators, so a bad profile field is a 422 naming the field. The service
+itself normalises identity addresses again through the channel registry
+(``invalid_address``), since their uniqueness depends on it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat.bus import Bus
 from chat.db import models as m
 from chat.db.engine import Database
-from chat.domain.enums import ChannelType
+from chat.domain.channels import REGISTRY
 from chat.domain.errors import Conflict, NotFound, Unprocessable
 from chat.domain.ids import new_id
 from chat.services.identities import identity_at
@@ -46,34 +45,12 @@ _ISO_3166 = """
     US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
 """
 COUNTRIES = frozenset(_ISO_3166.split())
-PHONE_CHANNELS = frozenset({ChannelType.SMS, ChannelType.VOICE, ChannelType.WHATSAPP})
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
-_NO_SPACE = re.compile(r"^\S+$")
 
 # Profile columns a caller may set; ``attributes`` and identities have their own rules.
 PROFILE_FIELDS = (
     "external_id", "name", "email", "phone", "country", "locale", "timezone", "birthdate",
 )
-
-
-def normalise_phone(raw: str, region: str | None = None) -> str:
-    """E.164 (``+14155550100``); without a leading ``+`` the number needs ``region``."""
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException as exc:
-        hint = "" if region else " (start with + and the country code, or give country)"
-        raise ValueError(f"not a phone number{hint}") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def normalise_email(raw: str) -> str:
-    try:
-        info = validate_email(raw.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"not a valid email address: {exc}") from exc
-    return info.normalized.lower()
 
 
 def normalise_country(raw: str) -> str:
@@ -110,25 +87,6 @@ def check_timezone(raw: str) -> str:
 @functools.cache
 def _zones() -> dict[str, str]:
     return {name.lower(): name for name in zoneinfo.available_timezones()}
-
-
-def normalise_address(channel_type: str, address: str) -> str:
-    """The stored form of a channel address: E.164 for phone channels, lower-case email."""
-    kind = ChannelType(channel_type)
-    address = address.strip()
-    if kind in PHONE_CHANNELS:
-        if kind is ChannelType.WHATSAPP:
-            address = address.removeprefix("whatsapp:")
-            if address.isdigit():  # the Cloud API's wa_id has no "+"
-                address = "+" + address
-        if not address.startswith("+"):
-            raise ValueError("a phone address must be in E.164 form, e.g. +14155550100")
-        return normalise_phone(address)
-    if kind is ChannelType.EMAIL:
-        return normalise_email(address)
-    if not _NO_SPACE.match(address):
-        raise ValueError("an address must not be empty or contain spaces")
-    return address
 
 
 def merge_attributes(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -282,8 +240,10 @@ def _profile(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _normalised(ident: NewIdentity) -> NewIdentity:
+    """The identity with its address in the stored form its channel type's entry gives."""
     try:
-        return NewIdentity(ident.channel_type, normalise_address(ident.channel_type, ident.address))
+        spec = REGISTRY.spec(ident.channel_type)
+        return NewIdentity(ident.channel_type, spec.normalise(ident.address))
     except ValueError as exc:
         raise Unprocessable(str(exc), code="invalid_address") from exc
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from chat.bus import Bus
 from chat.db.engine import Database
+from chat.domain.channels import Registry
 from chat.services.agents import Agents
 from chat.services.conversations import Conversations
 from chat.services.messages import Messages
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from chat.services.contacts import Contacts
     from chat.services.directory import Directory
     from chat.services.events import Events
+    from chat.services.inbound import InboundWebhooks
     from chat.services.inbox import Inbox
     from chat.services.presence import Presence
     from chat.services.throttle import Throttle
@@ -48,3 +50,7 @@ class Services:
     directory: Directory
     # Rate limits of the REST edge.
     throttle: Throttle
+    # Channel types: config models, addresses, capabilities, connectors.
+    registry: Registry
+    # Provider callbacks (/webhooks/{channel_id}).
+    inbound: InboundWebhooks

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.db import models as m
+from chat.domain.channels import REGISTRY
 from chat.domain.ids import new_id
 
 
@@ -49,7 +50,9 @@ async def contact_for_address(
     email: str | None = None,
     external_id: str | None = None,
 ) -> m.Contact:
-    """The contact that owns ``address`` on ``channel_type``; a new one if nobody does."""
+    """The contact that owns ``address`` (already normalised) on ``channel_type``; a new one
+    if nobody does, whose phone or email is the address when the channel type's address
+    is one (E.164 for sms, voice and whatsapp)."""
     contact = await contact_at(session, workspace_id, channel_type, address)
     if contact is not None:
         return contact
@@ -68,9 +71,10 @@ async def contact_for_address(
             email=email,
             attributes={},
         )
-        if channel_type == "sms" and address.startswith("+"):
+        profile_field = REGISTRY.spec(channel_type).address.profile_field
+        if profile_field == "phone":
             contact.phone = address
-        if channel_type == "email" and email is None:
+        elif profile_field == "email" and email is None:
             contact.email = address
         session.add(contact)
         await session.flush()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ from sqlalchemy import select
 
 from chat.db import models as m
 from chat.db.engine import Database
+from chat.domain.channels import Registry
 from chat.domain.enums import AuthorType, Direction
 from chat.domain.errors import Unprocessable
 from chat.services.conversations import Conversations, NewMessage, Posted
@@ -46,13 +46,12 @@ class Sender:
         self,
         db: Database,
         conversations: Conversations,
-        sendable: Callable[[str], bool],
-        normalise: Callable[[str, str], str],
+        registry: Registry,
     ) -> None:
         self.db = db
         self.conversations = conversations
-        self.sendable = sendable  # channel types with a working delivery path
-        self.normalise = normalise  # an address in its stored form, or ValueError
+        # A type is sendable when it has a way out: the socket fan-out or a connector.
+        self.registry = registry
 
     async def send(self, workspace_id: str, req: SendRequest) -> list[Posted]:
         channel_id = await self._channel(workspace_id, req)
@@ -79,7 +78,7 @@ class Sender:
                 f"no '{req.channel_type}' channel is configured in this workspace",
                 code="channel_not_configured",
             )
-        if not self.sendable(req.channel_type):
+        if not self.registry.spec(req.channel_type).sendable:
             raise Unprocessable(
                 f"sending on '{req.channel_type}' is not available yet",
                 code="channel_not_supported",
@@ -95,7 +94,7 @@ class Sender:
             if not rcpt.contact_id:
                 assert rcpt.address is not None
                 try:
-                    address = self.normalise(req.channel_type, rcpt.address)
+                    address = self.registry.spec(req.channel_type).normalise(rcpt.address)
                 except ValueError as exc:
                     problems.append({"recipient": index, "error": str(exc)})
                     continue

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.db import models as m
 from chat.db.engine import Database
-from chat.domain.enums import ChannelType
+from chat.domain.channels import INAPP, REGISTRY
 from chat.domain.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from chat.domain.ids import new_id
 from chat.security import identity_hmac, read_token, sign_token
@@ -43,7 +43,6 @@ from chat.services.views import conversation_view, identity_view
 
 SESSION_KIND = "session"
 RASA_ADDRESS_PREFIX = "rasa:"
-PUSH_CHANNELS = frozenset({ChannelType.APNS.value, ChannelType.FCM.value, ChannelType.WNS.value})
 
 
 @dataclass(frozen=True)
@@ -137,7 +136,7 @@ class Visitors:
         session's latest in-app conversation."""
         address = RASA_ADDRESS_PREFIX + session_id
         async with self.db.read() as session:
-            contact = await contact_at(session, workspace_id, ChannelType.INAPP.value, address)
+            contact = await contact_at(session, workspace_id, INAPP, address)
             if contact is not None:
                 latest = await _latest_conversation(session, workspace_id, contact.id)
                 return RasaSession(session_id, contact.id, latest)
@@ -145,7 +144,7 @@ class Visitors:
             try:
                 async with self.db.write() as session:
                     contact = await contact_for_address(
-                        session, workspace_id, ChannelType.INAPP.value, address
+                        session, workspace_id, INAPP, address
                     )
                     latest = await _latest_conversation(session, workspace_id, contact.id)
                     return RasaSession(session_id, contact.id, latest)
@@ -157,11 +156,17 @@ class Visitors:
     async def register_push(
         self, workspace_id: str, contact_id: str, channel_type: str, token: str
     ) -> dict[str, Any]:
-        """Store a device token as the contact's identity, taking it from any other contact."""
-        if channel_type not in PUSH_CHANNELS:
+        """Store a device token (or a browser's push subscription) as the contact's
+        identity, taking it from any other contact."""
+        if channel_type not in REGISTRY.push_types:
             raise Unprocessable(
-                "channel_type must be apns, fcm or wns", code="invalid_channel_type"
+                f"channel_type must be one of {', '.join(sorted(REGISTRY.push_types))}",
+                code="invalid_channel_type",
             )
+        try:
+            token = REGISTRY.spec(channel_type).normalise(token)
+        except ValueError as exc:
+            raise Unprocessable(str(exc), code="invalid_address") from exc
         async with self.db.write() as session:
             ident = await identity_at(session, workspace_id, channel_type, token)
             if ident is None:
@@ -259,7 +264,7 @@ def _identity(creds: Credentials, identity_secret: str) -> _Identity | None:
 async def _inapp_channel(session: AsyncSession, workspace_id: str) -> m.Channel:
     channel = await session.scalar(
         select(m.Channel)
-        .where(m.Channel.workspace_id == workspace_id, m.Channel.type == ChannelType.INAPP.value)
+        .where(m.Channel.workspace_id == workspace_id, m.Channel.type == INAPP)
         .order_by(m.Channel.id)
         .limit(1)
     )
@@ -274,7 +279,7 @@ async def _known_contact(
     """The contact if it exists and needs no change; None sends the caller to ``_contact``."""
     if identity is not None:
         contact = await contact_at(
-            session, workspace_id, ChannelType.INAPP.value, identity.external_id
+            session, workspace_id, INAPP, identity.external_id
         )
         if contact is None:
             return None
@@ -296,7 +301,7 @@ async def _contact(
         contact = await contact_for_address(
             session,
             workspace_id,
-            ChannelType.INAPP.value,
+            INAPP,
             identity.external_id,
             name=identity.name,
             email=identity.email,
@@ -325,7 +330,7 @@ def _inapp_conversations(workspace_id: str, contact_id: str) -> Select[Any]:
         .where(
             m.Conversation.workspace_id == workspace_id,
             m.Conversation.contact_id == contact_id,
-            m.Conversation.channel_type == ChannelType.INAPP.value,
+            m.Conversation.channel_type == INAPP,
         )
         .order_by(m.Conversation.id.desc())
     )

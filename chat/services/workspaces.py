@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from chat.db import models as m
 from chat.db.engine import Database
-from chat.domain.enums import ChannelType
+from chat.domain.channels import INAPP
 from chat.domain.ids import new_id, new_secret
 from chat.security import hash_api_key
 
@@ -43,7 +43,7 @@ class Workspaces:
                 m.Channel(
                     id=new_id("ch"),
                     workspace_id=ws.id,
-                    type=ChannelType.INAPP.value,
+                    type=INAPP,
                     name="In-app",
                     config={"allowed_origins": ["*"]},
                 )

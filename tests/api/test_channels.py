@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chat.domain.channel_config import CONFIG_MODELS, MASK
+from chat.domain.channel_config import MASK
+from chat.domain.channels import REGISTRY
 from chat.domain.enums import AgentRole
 
 P8 = (
@@ -88,6 +89,14 @@ VALID: dict[str, dict[str, Any]] = {
         "client_secret": "wns-client-secret-0017",
         "token_url": "http://127.0.0.1:9/accesstoken.srf",
     },
+    # The sample VAPID pair of Google's web push codelab.
+    "webpush": {
+        "vapid_public_key": (
+            "BEl62iUYgUivxIkv69yViEuiBIa-Ib9-SkvMeAtA3LFgDzkrxZJjSgSnfckjBJuBkr3qBUYIHBQFLXYp5Nksh8U"
+        ),
+        "vapid_private_key": "UUxI4O8-FbRouAevSmBQ6o18hgE4nSG3qwvJTfKc-ls",
+        "subject": "mailto:push@acme.com",
+    },
 }
 PROVIDER_CALLBACKS = {
     "sms",
@@ -108,7 +117,7 @@ async def add(
 
 
 def test_every_channel_type_has_a_config_model() -> None:
-    assert {t.value for t in CONFIG_MODELS} == set(VALID)
+    assert set(REGISTRY.types) == set(VALID)
 
 
 @pytest.mark.parametrize("type_", sorted(VALID))
@@ -119,7 +128,7 @@ async def test_each_type_is_created_and_every_read_masks_its_secrets(
     r = await add(api, type_, config)
     assert r.status_code == 201, r.text
     created = r.json()
-    secret_keys = CONFIG_MODELS[created["type"]].secret_keys
+    secret_keys = REGISTRY.spec(created["type"]).config.secret_keys
 
     reads = [
         created,
@@ -187,6 +196,12 @@ async def test_defaults_are_filled_in(api: httpx.AsyncClient) -> None:
         ("twitter", {**VALID["twitter"], "api_base_url": "ftp://127.0.0.1"}, "api_base_url"),
         ("wns", {**VALID["wns"], "extra_key": 1}, "extra_key"),
         ("messenger", {"page_id": "1"}, "page_access_token"),
+        ("webpush", {**VALID["webpush"], "subject": "push@acme.com"}, "subject"),
+        ("webpush", {**VALID["webpush"], "subject": "http://acme.com/push"}, "subject"),
+        ("webpush", {**VALID["webpush"], "subject": "mailto:not-an-address"}, "subject"),
+        ("webpush", {**VALID["webpush"], "vapid_public_key": "A" * 87}, "vapid_public_key"),
+        ("webpush", {**VALID["webpush"], "vapid_private_key": "c2hvcnQ" * 6}, "vapid_private_key"),
+        ("webpush", {k: v for k, v in VALID["webpush"].items() if k != "subject"}, "subject"),
     ],
 )
 async def test_bad_config_is_refused_with_the_key_named(

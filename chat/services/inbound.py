@@ -1,0 +1,219 @@
+"""Provider callbacks (``/webhooks/{channel_id}``): verified, parsed, stored.
+
+| step | what happens |
+| --- | --- |
+| channel | unknown id: 404; a type with no connector: 422 ``channel_not_supported`` |
+| ``verify`` | ``WebhookRejected``: 401/403 ``webhook_rejected``, nothing stored |
+| ``challenge`` | a verification handshake is answered as the connector says |
+| ``parse`` | every ``Inbound`` sender is normalised first (422 ``invalid_address``) |
+| messages | contact found or created by its identity, then ``conversations.post_message`` with ``client_message_id = "<channel_id>:<provider_message_id>"``, so a provider's retry finds the first message instead of storing a second |
+| news | ``StatusUpdate`` and ``Reaction`` values go to the ``NewsHandler`` the composition root gives |
+
+The connector is built for each request from the channel's stored config (unmasked)
+and the shared HTTP client; verifying and parsing do no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from chat.db import models as m
+from chat.db.engine import Database
+from chat.domain.channels import ChannelSpec, Registry
+from chat.domain.content import Content
+from chat.domain.enums import AuthorType, Direction
+from chat.domain.errors import Forbidden, NotFound, ParleyError, Unauthorized, Unprocessable
+from chat.services.conversations import Conversations, NewMessage, Posted
+from chat.services.identities import contact_for_address
+from connectors.base import (
+    Connector,
+    Inbound,
+    Reaction,
+    StatusUpdate,
+    WebhookAnswer,
+    WebhookRejected,
+    WebhookRequest,
+)
+
+News = StatusUpdate | Reaction
+
+_CONTENT: TypeAdapter[Any] = TypeAdapter(Content)
+_MAX_CLIENT_MESSAGE_ID = 200  # the column's width
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderChannel:
+    """The channel a callback came in on."""
+
+    id: str
+    workspace_id: str
+    type: str
+
+
+class NewsHandler(Protocol):
+    async def __call__(self, channel: ProviderChannel, news: Sequence[News]) -> None:
+        """Apply the provider's status updates and reactions (in the order received);
+        raise a ``ParleyError`` to answer the provider with an error (it retries)."""
+        ...
+
+
+class NewsNotHandled(ParleyError):
+    status = 501
+    code = "not_implemented"
+
+
+async def news_not_handled(channel: ProviderChannel, news: Sequence[News]) -> None:
+    """The handler until status updates and reactions are wired: the provider hears 501
+    (and retries later) rather than a 200 for news that was not applied."""
+    raise NewsNotHandled(
+        f"status updates and reactions from '{channel.type}' channels are not handled yet"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What one callback did: the answer for the provider, the messages stored."""
+
+    answer: WebhookAnswer
+    posted: list[Posted]
+    news: int = 0
+
+
+def provider_key(channel_id: str, provider_message_id: str) -> str:
+    """The ``client_message_id`` of an inbound message: one per channel and provider id
+    (hashed when the provider's id is too long for the column)."""
+    key = f"{channel_id}:{provider_message_id}"
+    if len(key) <= _MAX_CLIENT_MESSAGE_ID:
+        return key
+    return f"{channel_id}:sha256:{hashlib.sha256(provider_message_id.encode()).hexdigest()}"
+
+
+class InboundWebhooks:
+    def __init__(
+        self,
+        db: Database,
+        conversations: Conversations,
+        registry: Registry,
+        news: NewsHandler,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.db = db
+        self.conversations = conversations
+        self.registry = registry
+        self.news = news
+        self.http = http  # the app's shared client; None (CLI, benchmarks) makes one per call
+
+    async def receive(self, channel_id: str, request: WebhookRequest) -> Received:
+        channel, config = await self._channel(channel_id)
+        spec = self.registry.spec(channel.type)
+        if spec.connector is None:
+            raise Unprocessable(
+                f"'{channel.type}' channels do not take provider callbacks yet: "
+                "no connector serves this type",
+                code="channel_not_supported",
+            )
+        if self.http is not None:
+            return await self._receive(channel, spec, spec.connector(config, self.http), request)
+        async with httpx.AsyncClient() as http:
+            return await self._receive(channel, spec, spec.connector(config, http), request)
+
+    async def _receive(
+        self,
+        channel: ProviderChannel,
+        spec: ChannelSpec,
+        connector: Connector,
+        request: WebhookRequest,
+    ) -> Received:
+        try:
+            connector.verify(request)
+        except WebhookRejected as exc:
+            refused = Forbidden if exc.status == 403 else Unauthorized
+            raise refused(str(exc), code="webhook_rejected") from exc
+        answer = connector.challenge(request)
+        if answer is not None:
+            return Received(answer, [])
+        parsed = connector.parse(request)
+        messages = [p for p in parsed if isinstance(p, Inbound)]
+        news = [p for p in parsed if not isinstance(p, Inbound)]
+        # Check every message before storing any, so a refused callback stores nothing.
+        prepared = [(msg, _address(spec, msg), _content(msg)) for msg in messages]
+        posted = []
+        for msg, address, content in prepared:
+            contact_id = await self._contact(channel, address, msg.profile)
+            posted.append(
+                await self.conversations.post_message(
+                    NewMessage(
+                        workspace_id=channel.workspace_id,
+                        content=content,
+                        direction=Direction.INBOUND,
+                        author_type=AuthorType.CONTACT.value,
+                        author_id=contact_id,
+                        contact_id=contact_id,
+                        channel_id=channel.id,
+                        client_message_id=provider_key(channel.id, msg.provider_message_id),
+                    )
+                )
+            )
+        if news:
+            await self.news(channel, news)
+        return Received(WebhookAnswer(), posted, len(news))
+
+    async def _channel(self, channel_id: str) -> tuple[ProviderChannel, dict[str, Any]]:
+        async with self.db.read() as session:
+            row = await session.get(m.Channel, channel_id)
+            if row is None:
+                raise NotFound("channel not found")
+            return ProviderChannel(row.id, row.workspace_id, row.type), dict(row.config or {})
+
+    async def _contact(
+        self, channel: ProviderChannel, address: str, profile: Mapping[str, Any]
+    ) -> str:
+        name = profile.get("name")
+        for attempt in (1, 2):  # a concurrent first message from the same sender may win
+            try:
+                async with self.db.write() as session:
+                    contact = await contact_for_address(
+                        session,
+                        channel.workspace_id,
+                        channel.type,
+                        address,
+                        name=name[:200] if isinstance(name, str) and name else None,
+                    )
+                    return contact.id
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def _address(spec: ChannelSpec, msg: Inbound) -> str:
+    try:
+        return spec.normalise(msg.sender)
+    except ValueError as exc:
+        raise Unprocessable(
+            f"the sender of {msg.provider_message_id!r} is not a {spec.type} address: {exc}",
+            code="invalid_address",
+        ) from exc
+
+
+def _content(msg: Inbound) -> dict[str, Any]:
+    try:
+        content = _CONTENT.validate_python(dict(msg.content))
+    except ValidationError as exc:
+        raise Unprocessable(
+            f"the content of {msg.provider_message_id!r} is not Parley content",
+            code="invalid_content",
+            details=[
+                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_context=False, include_input=False)
+            ],
+        ) from exc
+    dumped: dict[str, Any] = content.model_dump(mode="json", exclude_none=True)
+    return dumped
