@@ -63,8 +63,8 @@ class GivesUp(Protocol):
 
 def backoff_seconds(settings: Settings, attempts: int, error: RetryLater) -> float:
     """How long to wait after the ``attempts``-th try failed with ``error``."""
-    delay = min(
-        settings.retry_base_seconds * 2 ** max(0, attempts - 1), settings.retry_max_seconds
+    delay: float = min(
+        settings.retry_base_seconds * 2.0 ** max(0, attempts - 1), settings.retry_max_seconds
     )
     delay *= 1 + random.uniform(0, JITTER)
     if error.retry_after is not None:
