@@ -120,7 +120,7 @@ class FakeProvider:
                 headers=headers,
             )
         assert isinstance(answer, Accept)
-        send.provider_message_id = f"pm_{len(self.sends)}"
+        send.provider_message_id = f"pm_{self.sends.index(send) + 1}"
         return web.json_response({"id": send.provider_message_id, "status": answer.status})
 
     async def start(self) -> FakeProvider:
