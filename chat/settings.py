@@ -43,8 +43,11 @@ class Settings(BaseSettings):
     # Entries run at once by one worker process: per kind (deliver, webhook ...) and per
     # lane (one channel, one webhook subscription), so one slow provider or receiver
     # cannot take every slot.
-    worker_max_per_kind: int = 64
-    worker_max_per_lane: int = 8
+    # (A lane of 32 sends at once drains ~600 messages/s from a provider answering in 50 ms.)
+    worker_max_per_kind: int = 128
+    worker_max_per_lane: int = 32
+    # One deadline for a whole provider send, whatever the connector does.
+    delivery_timeout_seconds: float = 30.0
 
     # REST protection: requests per second of one workspace's API keys or of one agent,
     # and login attempts per minute from one address for one account (ten times that

@@ -122,6 +122,12 @@ async def newest_address(
     )
 
 
+async def delivery_record(session: AsyncSession, message_id: str) -> dict[str, Any] | None:
+    """The delivery view of a message (address used, provider id), if it has one."""
+    delivery = await session.scalar(select(m.Delivery).where(m.Delivery.message_id == message_id))
+    return delivery_view(delivery) if delivery is not None else None
+
+
 class Deliveries:
     def __init__(self, db: Database, bus: Bus) -> None:
         self.db = db
@@ -271,11 +277,10 @@ class Deliveries:
         """The delivery record and every provider attempt of one message (for
         ``GET /v1/messages/{id}``): ``{"delivery": ... | None, "attempts": [...]}``."""
         async with self.db.read() as session:
-            delivery = await session.scalar(
-                select(m.Delivery).where(
-                    m.Delivery.message_id == message_id, m.Delivery.workspace_id == workspace_id
-                )
-            )
+            msg = await session.get(m.Message, message_id)
+            if msg is None or msg.workspace_id != workspace_id:
+                return {"delivery": None, "attempts": []}
+            delivery = await delivery_record(session, message_id)
             attempts = (
                 await session.scalars(
                     select(m.DeliveryAttempt)
@@ -289,6 +294,6 @@ class Deliveries:
                 )
             ).all()
         return {
-            "delivery": delivery_view(delivery) if delivery is not None else None,
+            "delivery": delivery,
             "attempts": [attempt_view(a) for a in attempts],
         }
