@@ -271,9 +271,15 @@ class Worker:
             await heartbeat
         if failure is not None:
             values = {"state": "failed", "lease_until": None, "last_error": describe(failure)}
-        events = await self._finish(entry, values, handler, failure)
+        try:
+            events = await self._finish(entry, values, handler, failure)
+        except Exception:  # the lease lapses and the entry runs again
+            log.exception("outbox entry %s (%s): final update failed", entry.id, entry.kind)
+            return
         if failure is not None and events is not None:
-            log.warning("outbox entry %s (%s) failed: %s", entry.id, entry.kind, values["last_error"])
+            log.warning(
+                "outbox entry %s (%s) failed: %s", entry.id, entry.kind, values["last_error"]
+            )
         if events:
             if self.bus is not None:
                 self.bus.outbox_written()

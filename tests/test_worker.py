@@ -186,10 +186,15 @@ async def test_an_entry_without_a_handler_fails_with_no_handler(
 ) -> None:
     w = new_worker(services, workers, Probe())
     async with services.db.write() as s:
-        orphan = outbox.enqueue(s, workspace_id=workspace["workspace_id"], kind="nobody", payload={})
+        orphan = outbox.enqueue(
+            s, workspace_id=workspace["workspace_id"], kind="nobody", payload={}
+        )
     await w.drain()
     failed = await entry(services, orphan.id)
-    assert (failed.state, failed.last_error) == ("failed", "no handler for outbox kind 'nobody' (no_handler)")
+    assert (failed.state, failed.last_error) == (
+        "failed",
+        "no handler for outbox kind 'nobody' (no_handler)",
+    )
 
 
 # --- retry delays ----------------------------------------------------------------------------

@@ -73,7 +73,9 @@ class Deliver:
         except Exception as exc:
             log.exception("connector %s crashed on message %s", plan.channel_type, plan.message_id)
             await self.deliveries.record(
-                entry, plan, Outcome(ok=False, duration_ms=_ms(started), error_code="crashed", error=repr(exc))
+                entry,
+                plan,
+                Outcome(ok=False, duration_ms=_ms(started), error_code="crashed", error=repr(exc)),
             )
             raise
         status = MessageStatus.DELIVERED if result.status == "delivered" else MessageStatus.SENT

@@ -85,7 +85,9 @@ async def move_status(
     if msg is None:
         return None
     session.add(
-        m.MessageStatusEvent(id=new_id("mse"), message_id=msg.id, status=status.value, detail=detail)
+        m.MessageStatusEvent(
+            id=new_id("mse"), message_id=msg.id, status=status.value, detail=detail
+        )
     )
     payload = status_payload(msg, status)
     if status is MessageStatus.FAILED and isinstance(detail, dict):
@@ -159,9 +161,7 @@ class Deliveries:
                     session, msg.workspace_id, conv.contact_id, channel.type
                 )
             if address is None:
-                raise Unprocessable(
-                    f"the contact has no {channel.type} address", code="no_address"
-                )
+                raise Unprocessable(f"the contact has no {channel.type} address", code="no_address")
             if delivery is None:
                 session.add(
                     m.Delivery(

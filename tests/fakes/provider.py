@@ -94,7 +94,9 @@ class FakeProvider:
                 {"error": {"code": "unauthorized", "message": "bad token"}}, status=401
             )
         body = await request.json()
-        send = Send(body.get("to", ""), body.get("text"), body.get("idempotency_key", ""), time.monotonic())
+        send = Send(
+            body.get("to", ""), body.get("text"), body.get("idempotency_key", ""), time.monotonic()
+        )
         self.sends.append(send)
         self._changed.set()
         answer = self._script.popleft() if self._script else Accept()

@@ -122,7 +122,9 @@ async def settled(services: Any, message_id: str, status: str) -> None:
     await eventually(lambda: message_status(services.db, message_id), lambda s: s == status)
 
 
-async def attempts(services: Any, message_id: str) -> list[tuple[int, bool, int | None, str | None]]:
+async def attempts(
+    services: Any, message_id: str
+) -> list[tuple[int, bool, int | None, str | None]]:
     async with services.db.read() as s:
         rows = (
             await s.scalars(
@@ -143,7 +145,9 @@ async def test_a_message_goes_out_through_its_channels_connector_and_is_recorded
     deliveries: Deliveries,
     events: list[DomainEvent],
 ) -> None:
-    queued = await queued_message(services.db, workspace["workspace_id"], channel, "+15550100", "hi!")
+    queued = await queued_message(
+        services.db, workspace["workspace_id"], channel, "+15550100", "hi!"
+    )
     await settled(services, queued.message_id, "sent")
 
     [send] = provider.sends
@@ -153,10 +157,13 @@ async def test_a_message_goes_out_through_its_channels_connector_and_is_recorded
     assert record["delivery"]["provider_message_id"] == send.provider_message_id
     assert record["delivery"]["channel_id"] == channel
     assert [(a["attempt"], a["ok"]) for a in record["attempts"]] == [(1, True)]
-    assert [s for s, _ in await status_history(services.db, queued.message_id)] == ["queued", "sent"]
-    assert [(e.type, e.data["status"]) for e in events if e.data.get("message_id") == queued.message_id] == [
-        ("message.status", "sent")
+    assert [s for s, _ in await status_history(services.db, queued.message_id)] == [
+        "queued",
+        "sent",
     ]
+    assert [
+        (e.type, e.data["status"]) for e in events if e.data.get("message_id") == queued.message_id
+    ] == [("message.status", "sent")]
 
 
 async def test_a_provider_that_confirms_delivery_moves_the_message_to_delivered(
@@ -211,7 +218,10 @@ async def test_a_permanent_error_fails_the_message_at_once_with_the_providers_re
 ) -> None:
     provider.respond(Fail(400, "21211", "The 'To' number is not a valid phone number"))
     queued = await queued_message(
-        services.db, workspace["workspace_id"], channel, "+15550100",
+        services.db,
+        workspace["workspace_id"],
+        channel,
+        "+15550100",
         notify_url=receiver.url + "/notify",
     )
     await settled(services, queued.message_id, "failed")
@@ -220,14 +230,18 @@ async def test_a_permanent_error_fails_the_message_at_once_with_the_providers_re
     history = await status_history(services.db, queued.message_id)
     assert history[-1] == (
         "failed",
-        {"code": "21211", "message": "The 'To' number is not a valid phone number", "status_code": 400},
+        {
+            "code": "21211",
+            "message": "The 'To' number is not a valid phone number",
+            "status_code": 400,
+        },
     )
     [hook] = await receiver.wait_count(1, "/notify")
     assert hook.json()["data"]["status"] == "failed"
     assert hook.json()["data"]["error"]["code"] == "21211"
-    assert [(e.type, e.data["status"]) for e in events if e.data.get("message_id") == queued.message_id] == [
-        ("message.status", "failed")
-    ]
+    assert [
+        (e.type, e.data["status"]) for e in events if e.data.get("message_id") == queued.message_id
+    ] == [("message.status", "failed")]
 
     shown = (await api.get(f"/v1/messages/{queued.message_id}")).json()
     assert shown["status"] == "failed"
@@ -276,8 +290,11 @@ async def test_the_newest_address_is_used_unless_the_message_names_one(
     async with services.db.write() as s:  # the contact gets a second, newer number
         s.add(
             m.ContactIdentity(
-                id=new_id("idn"), workspace_id=ws, contact_id=first.contact_id,
-                channel_type=CHANNEL_TYPE, address="+15550199",
+                id=new_id("idn"),
+                workspace_id=ws,
+                contact_id=first.contact_id,
+                channel_type=CHANNEL_TYPE,
+                address="+15550199",
             )
         )
     newest = await queued_message(services.db, ws, channel, "", contact_id=first.contact_id)
@@ -340,3 +357,31 @@ async def test_a_hanging_provider_does_not_hold_up_another_channels_deliveries(
         assert len(provider.sends) == 3
     finally:
         await healthy.stop()
+
+
+async def test_two_workers_share_the_outbox_and_send_each_message_once(
+    services: Any,
+    runtime: Any,
+    workspace: dict[str, str],
+    worker: Worker,
+    provider: FakeProvider,
+    channel: str,
+    deliveries: Deliveries,
+    connectors: dict[str, type[Connector]],
+) -> None:
+    second = Worker(
+        services.db, services.settings.model_copy(update={"worker_max_per_lane": 4}), services.bus
+    )
+    second.register(outbox.DELIVER, Deliver(deliveries, runtime.http, connectors.get, timeout=5.0))
+    second.start()
+    try:
+        queued = [
+            await queued_message(services.db, workspace["workspace_id"], channel, f"+155501{i:03d}")
+            for i in range(20)
+        ]
+        for q in queued:
+            await settled(services, q.message_id, "sent")
+    finally:
+        await second.stop()
+    keys = [s.idempotency_key for s in provider.sends]
+    assert sorted(keys) == sorted(q.message_id for q in queued)

@@ -1,4 +1,7 @@
-"""Webhook delivery honours a receiver's ``Retry-After`` (tests/api/test_webhooks.py has the rest)."""
+"""Webhook delivery honours a receiver's ``Retry-After``.
+
+The rest of webhook delivery is proven in tests/api/test_webhooks.py.
+"""
 
 from __future__ import annotations
 

@@ -78,7 +78,10 @@ async def test_status_callbacks_move_a_message_forward_and_never_back(
     events: list[DomainEvent],
 ) -> None:
     queued = await queued_message(
-        services.db, workspace["workspace_id"], channel, "+15550100",
+        services.db,
+        workspace["workspace_id"],
+        channel,
+        "+15550100",
         notify_url="https://hooks.example.com/n",
     )
     await sent(services, deliveries, queued, "SM1")
@@ -93,7 +96,9 @@ async def test_status_callbacks_move_a_message_forward_and_never_back(
     assert history == ["queued", "sent", "delivered", "read"]
     assert await webhook_statuses(services.db, queued.message_id) == ["sent", "delivered", "read"]
     assert [e.data["status"] for e in events if e.type == "message.status"] == [
-        "sent", "delivered", "read",
+        "sent",
+        "delivered",
+        "read",
     ]
 
 
@@ -107,7 +112,9 @@ async def test_callbacks_arriving_out_of_order_end_at_the_furthest_status(
     assert await deliveries.apply_status(channel, "SM2", "sent") == "stale"
     assert await message_status(services.db, queued.message_id) == "read"
     assert [s for s, _ in await status_history(services.db, queued.message_id)] == [
-        "queued", "sent", "read",
+        "queued",
+        "sent",
+        "read",
     ]
 
 
@@ -137,7 +144,10 @@ async def test_a_failed_callback_records_the_providers_code_and_message(
     services: Any, workspace: dict[str, str], channel: str, deliveries: Deliveries
 ) -> None:
     queued = await queued_message(
-        services.db, workspace["workspace_id"], channel, "+15550100",
+        services.db,
+        workspace["workspace_id"],
+        channel,
+        "+15550100",
         notify_url="https://hooks.example.com/n",
     )
     await sent(services, deliveries, queued, "SM3")
@@ -176,7 +186,8 @@ async def test_a_provider_id_is_found_only_on_its_own_channel(
     }
     assert [(a["ok"], a["target"]) for a in record["attempts"]] == [(True, "telegram:+15550101")]
     assert (await deliveries.of_message("another-workspace", theirs.message_id)) == {
-        "delivery": None, "attempts": [],
+        "delivery": None,
+        "attempts": [],
     }
 
     # The database refuses a second message with one provider id on one channel.
@@ -185,8 +196,12 @@ async def test_a_provider_id_is_found_only_on_its_own_channel(
         async with services.db.write() as s:
             s.add(
                 m.Delivery(
-                    id=new_id("dlv"), workspace_id=ws, message_id=extra.message_id,
-                    channel_id=channel, channel_type=CHANNEL_TYPE, address="+15550102",
+                    id=new_id("dlv"),
+                    workspace_id=ws,
+                    message_id=extra.message_id,
+                    channel_id=channel,
+                    channel_type=CHANNEL_TYPE,
+                    address="+15550102",
                     provider_message_id="SAME",
                 )
             )
