@@ -136,12 +136,13 @@ class Deliveries:
         self.bus = bus
 
     async def prepare(self, message_id: str, address: str | None = None) -> Plan | None:
-        """What to send for a queued message, its delivery record created; None when
-        there is nothing to send (the message is gone, no longer queued, or was already
-        handed over: a worker that died after recording the provider's id).
+        """What to send for a queued message; None when there is nothing to send (the
+        message is gone, no longer queued, or was already handed over: a worker that
+        died after recording the provider's id). A retry goes to the address the first
+        attempt used. Only reads: on SQLite it does not queue behind message writes.
 
         Raises ``Unprocessable`` (with a code) when it can never be sent."""
-        async with self.db.write() as session:
+        async with self.db.read() as session:
             msg = await session.get(m.Message, message_id)
             if msg is None or msg.status != MessageStatus.QUEUED:
                 return None
@@ -162,17 +163,6 @@ class Deliveries:
                 )
             if address is None:
                 raise Unprocessable(f"the contact has no {channel.type} address", code="no_address")
-            if delivery is None:
-                session.add(
-                    m.Delivery(
-                        id=new_id("dlv"),
-                        workspace_id=msg.workspace_id,
-                        message_id=msg.id,
-                        channel_id=channel.id,
-                        channel_type=channel.type,
-                        address=address,
-                    )
-                )
             reply_to = await session.scalar(
                 select(m.Delivery.provider_message_id)
                 .join(m.Message, m.Message.id == m.Delivery.message_id)
@@ -200,6 +190,19 @@ class Deliveries:
         message forward (queued -> sent or delivered), in the same transaction."""
         event: DomainEvent | None = None
         async with self.db.write() as session:
+            delivery = await session.scalar(
+                select(m.Delivery).where(m.Delivery.message_id == plan.message_id)
+            )
+            if delivery is None:  # the first attempt: record where it went
+                delivery = m.Delivery(
+                    id=new_id("dlv"),
+                    workspace_id=plan.workspace_id,
+                    message_id=plan.message_id,
+                    channel_id=plan.channel_id,
+                    channel_type=plan.channel_type,
+                    address=plan.address,
+                )
+                session.add(delivery)
             session.add(
                 m.DeliveryAttempt(
                     id=new_id("att"),
@@ -216,11 +219,9 @@ class Deliveries:
                 )
             )
             if outcome.ok:
-                await session.execute(
-                    update(m.Delivery)
-                    .where(m.Delivery.message_id == plan.message_id)
-                    .values(provider_message_id=outcome.provider_message_id, updated_at=utcnow())
-                )
+                delivery.provider_message_id = outcome.provider_message_id
+                delivery.updated_at = utcnow()
+                await session.flush()
                 status = outcome.status or MessageStatus.SENT
                 event = await move_status(session, plan.message_id, status, None)
         if event is not None:
