@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 3600.0
     max_delivery_attempts: int = 8
+    # A claimed outbox entry is its worker's for this long, renewed while it runs; a
+    # crashed process's entries are run again once it lapses.
+    worker_lease_seconds: float = 60.0
+    # Entries run at once by one worker process: per kind (deliver, webhook ...) and per
+    # lane (one channel, one webhook subscription), so one slow provider or receiver
+    # cannot take every slot.
+    # (A lane of 32 sends at once drains ~600 messages/s from a provider answering in 50 ms.)
+    worker_max_per_kind: int = 128
+    worker_max_per_lane: int = 32
+    # One deadline for a whole provider send, whatever the connector does.
+    delivery_timeout_seconds: float = 30.0
 
     # REST protection: requests per second of one workspace's API keys or of one agent,
     # and login attempts per minute from one address for one account (ten times that

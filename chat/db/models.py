@@ -215,11 +215,16 @@ class OutboxEntry(Base):
     workspace_id: Mapped[str] = mapped_column(_fk("workspaces.id"))
     kind: Mapped[str] = mapped_column(String(32))
     ref_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    # What the entry competes with for the worker's slots besides its kind: the channel
+    # of a provider send, the subscription of a webhook. None: only the kind's bound.
+    lane: Mapped[str | None] = mapped_column(String(200), default=None)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    # A fresh value at every claim: the holder's later writes are conditional on it.
+    claim: Mapped[str | None] = mapped_column(String(40), default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -237,9 +242,33 @@ class DeliveryAttempt(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     ok: Mapped[bool] = mapped_column(Boolean)
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    error_code: Mapped[str | None] = mapped_column(String(100), default=None)  # the provider's
     error: Mapped[str | None] = mapped_column(Text, default=None)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """A message as a provider knows it: where it went and the provider's id for it.
+
+    A table beside ``messages`` rather than columns on it: in-app messages, the bulk,
+    never have one, and the unique index stays small. One row per message, at most.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        # A provider's status callback finds its message in one lookup.
+        UniqueConstraint("channel_id", "provider_message_id", name="uq_deliveries_provider_id"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(_fk("workspaces.id"))
+    message_id: Mapped[str] = mapped_column(_fk("messages.id"), unique=True)
+    channel_id: Mapped[str] = mapped_column(_fk("channels.id"))
+    channel_type: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(512))  # the recipient address actually used
+    provider_message_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class WebhookSubscription(Base):

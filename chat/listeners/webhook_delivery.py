@@ -49,6 +49,7 @@ class WebhookDelivery:
         }
         started = time.perf_counter()
         status: int | None = None
+        retry_after: float | None = None
         error: str | None = None
         try:
             # One deadline for the whole exchange (httpx's timeout is per read), and
@@ -59,6 +60,7 @@ class WebhookDelivery:
                     "POST", url, content=body, headers=headers, timeout=self.timeout
                 ) as response:
                     status = response.status_code
+                    retry_after = _seconds(response.headers.get("retry-after"))
         except (httpx.TimeoutException, TimeoutError):
             error = "timeout"
         except httpx.HTTPError as exc:
@@ -68,8 +70,8 @@ class WebhookDelivery:
         if ok:
             return
         if status is None or status >= 500 or status in (408, 429):
-            raise RetryLater(error or f"HTTP {status}")
-        raise GiveUp(f"HTTP {status}")
+            raise RetryLater(error or f"HTTP {status}", status_code=status, retry_after=retry_after)
+        raise GiveUp(f"HTTP {status}", status_code=status)
 
     async def _secret(self, workspace_id: str, subscription_id: str | None) -> str:
         async with self.db.read() as session:
@@ -109,3 +111,13 @@ class WebhookDelivery:
                     duration_ms=int((time.perf_counter() - started) * 1000),
                 )
             )
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A ``Retry-After`` in seconds (the HTTP-date form is rare from receivers: ignored)."""
+    if retry_after is None:
+        return None
+    try:
+        return max(0.0, float(retry_after))
+    except ValueError:
+        return None

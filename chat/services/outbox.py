@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,17 +27,59 @@ def enqueue(
     payload: dict[str, Any],
     ref_id: str | None = None,
     due_at: datetime | None = None,
+    lane: str | None = None,
 ) -> m.OutboxEntry:
     entry = m.OutboxEntry(
         id=new_id("obx"),
         workspace_id=workspace_id,
         kind=kind,
         ref_id=ref_id,
+        lane=lane,
         payload=payload,
         due_at=due_at or utcnow(),
     )
     session.add(entry)
     return entry
+
+
+def enqueue_delivery(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    message_id: str,
+    channel_id: str,
+    address: str | None = None,
+    due_at: datetime | None = None,
+) -> m.OutboxEntry:
+    """Send a stored outbound message through its channel's connector (``listeners.deliver``).
+
+    ``address`` is the recipient address the sender named, when it named one: a contact
+    may have several on one channel type, and without it the newest is used.
+    """
+    payload: dict[str, Any] = {"message_id": message_id}
+    if address is not None:
+        payload["address"] = address
+    return enqueue(
+        session,
+        workspace_id=workspace_id,
+        kind=DELIVER,
+        ref_id=message_id,
+        payload=payload,
+        due_at=due_at,
+        lane=delivery_lane(channel_id),
+    )
+
+
+def delivery_lane(channel_id: str) -> str:
+    """Sends on one channel share a lane: one provider's outage fills only its own."""
+    return channel_id
+
+
+def webhook_lane(url: str, subscription_id: str | None) -> str:
+    """A subscription's deliveries share a lane; ``notify_url`` posts share one per host."""
+    if subscription_id is not None:
+        return subscription_id
+    return "notify:" + (urlsplit(url).hostname or "")
 
 
 def envelope(workspace_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +129,7 @@ async def enqueue_webhooks(
                 kind=WEBHOOK,
                 ref_id=message_id,
                 payload={"url": sub.url, "subscription_id": sub.id, "body": body},
+                lane=webhook_lane(sub.url, sub.id),
             )
             count += 1
     if notify_url:
@@ -95,6 +139,7 @@ async def enqueue_webhooks(
             kind=WEBHOOK,
             ref_id=message_id,
             payload={"url": notify_url, "subscription_id": None, "body": body},
+            lane=webhook_lane(notify_url, None),
         )
         count += 1
     return count

@@ -91,7 +91,19 @@ def attempt_view(a: m.DeliveryAttempt) -> dict[str, Any]:
         "attempt": a.attempt,
         "ok": a.ok,
         "status_code": a.status_code,
+        "error_code": a.error_code,
         "error": a.error,
         "duration_ms": a.duration_ms,
         "at": iso(a.created_at),
+    }
+
+
+def delivery_view(d: m.Delivery) -> dict[str, Any]:
+    return {
+        "channel_id": d.channel_id,
+        "channel_type": d.channel_type,
+        "address": d.address,
+        "provider_message_id": d.provider_message_id,
+        "created_at": iso(d.created_at),
+        "updated_at": iso(d.updated_at),
     }

@@ -1,6 +1,7 @@
 """A real HTTP webhook receiver on 127.0.0.1, run in the test's event loop.
 
-It records every request and answers by a script: a status code; ``HANG`` to hold
+It records every request and answers by a script: a status code (or a status code and
+headers, e.g. ``(429, {"Retry-After": "1"})``); ``HANG`` to hold
 the request until the test releases it or the caller gives up; or ``DRIP`` to send
 200 and then trickle the body a byte at a time, never finishing until released.
 Once the script is used up it answers 200.
@@ -21,7 +22,7 @@ from aiohttp import web
 
 HANG: Literal["hang"] = "hang"
 DRIP: Literal["drip"] = "drip"
-Answer = int | Literal["hang", "drip"]
+Answer = int | tuple[int, dict[str, str]] | Literal["hang", "drip"]
 
 
 @dataclass
@@ -92,6 +93,9 @@ class WebhookReceiver:
         self.requests.append(got)
         self._notify()
         answer = self._script.popleft() if self._script else 200
+        headers: dict[str, str] = {}
+        if isinstance(answer, tuple):
+            answer, headers = answer
         try:
             if answer == DRIP:
                 return await self._drip(request, got)
@@ -106,7 +110,7 @@ class WebhookReceiver:
             raise
         got.status, got.outcome = int(answer), "answered"
         self._notify()
-        return web.json_response({"ok": answer < 300}, status=int(answer))
+        return web.json_response({"ok": answer < 300}, status=int(answer), headers=headers)
 
     async def _drip(self, request: web.BaseRequest, got: Received) -> web.StreamResponse:
         response = web.StreamResponse(status=200)

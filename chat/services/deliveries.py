@@ -1,0 +1,300 @@
+"""Delivery records: what was handed to which provider, each attempt, and the statuses
+that come back.
+
+Every status change here is a compare-and-set: one conditional UPDATE on the message
+row, allowed only from the statuses ``status_can_move`` lets it leave, so two racing
+changes (a worker's ``sent`` and a provider's early ``delivered``) end in the forward
+one whatever their order. A change writes its history row and its ``message.status``
+webhooks in the same transaction and returns the bus event to publish after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.bus import Bus, DomainEvent
+from chat.db import models as m
+from chat.db.engine import Database
+from chat.db.types import utcnow
+from chat.domain.enums import Direction, MessageStatus, status_can_move
+from chat.domain.errors import Unprocessable
+from chat.domain.ids import new_id
+from chat.services import outbox
+from chat.services.conversations import status_payload
+from chat.services.views import attempt_view, delivery_view
+
+log = logging.getLogger(__name__)
+
+# For each status, the statuses a message may move to it from.
+_MOVES_FROM: dict[MessageStatus, tuple[str, ...]] = {
+    new: tuple(old.value for old in MessageStatus if status_can_move(old, new))
+    for new in MessageStatus
+}
+
+Applied = Literal["moved", "stale", "unknown"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a send needs, read in one transaction."""
+
+    workspace_id: str
+    message_id: str
+    channel_id: str
+    channel_type: str
+    config: dict[str, Any]
+    address: str
+    content: dict[str, Any]
+    reply_to: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt's result as the deliver handler saw it."""
+
+    ok: bool
+    duration_ms: int
+    provider_message_id: str | None = None
+    status: MessageStatus | None = None  # for a success: sent, or delivered
+    error_code: str | None = None
+    error: str | None = None
+    status_code: int | None = None
+
+
+async def move_status(
+    session: AsyncSession, message_id: str, status: MessageStatus, detail: Any = None
+) -> DomainEvent | None:
+    """Within a transaction: move a message to ``status`` if that is a move forward (a
+    compare-and-set), record the history row and enqueue its webhooks. The bus event
+    to publish after commit, or None when the message was not moved."""
+    msg = (
+        await session.scalars(
+            update(m.Message)
+            .where(m.Message.id == message_id, m.Message.status.in_(_MOVES_FROM[status]))
+            .values(status=status.value, updated_at=utcnow())
+            .returning(m.Message)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+    ).one_or_none()
+    if msg is None:
+        return None
+    session.add(
+        m.MessageStatusEvent(
+            id=new_id("mse"), message_id=msg.id, status=status.value, detail=detail
+        )
+    )
+    payload = status_payload(msg, status)
+    if status is MessageStatus.FAILED and isinstance(detail, dict):
+        payload["error"] = {k: detail.get(k) for k in ("code", "message")}
+    await outbox.enqueue_webhooks(
+        session,
+        msg.workspace_id,
+        "message.status",
+        payload,
+        message_id=msg.id,
+        notify_url=msg.notify_url,
+    )
+    return DomainEvent("message.status", msg.workspace_id, payload)
+
+
+def failure_detail(
+    code: str | None, message: str | None, status_code: int | None = None
+) -> dict[str, Any]:
+    return {"code": code, "message": message, "status_code": status_code}
+
+
+async def newest_address(
+    session: AsyncSession, workspace_id: str, contact_id: str, channel_type: str
+) -> str | None:
+    return await session.scalar(
+        select(m.ContactIdentity.address)
+        .where(
+            m.ContactIdentity.workspace_id == workspace_id,
+            m.ContactIdentity.contact_id == contact_id,
+            m.ContactIdentity.channel_type == channel_type,
+        )
+        .order_by(m.ContactIdentity.created_at.desc(), m.ContactIdentity.id.desc())
+        .limit(1)
+    )
+
+
+async def delivery_record(session: AsyncSession, message_id: str) -> dict[str, Any] | None:
+    """The delivery view of a message (address used, provider id), if it has one."""
+    delivery = await session.scalar(select(m.Delivery).where(m.Delivery.message_id == message_id))
+    return delivery_view(delivery) if delivery is not None else None
+
+
+class Deliveries:
+    def __init__(self, db: Database, bus: Bus) -> None:
+        self.db = db
+        self.bus = bus
+
+    async def prepare(self, message_id: str, address: str | None = None) -> Plan | None:
+        """What to send for a queued message; None when there is nothing to send (the
+        message is gone, no longer queued, or was already handed over: a worker that
+        died after recording the provider's id). A retry goes to the address the first
+        attempt used. Only reads: on SQLite it does not queue behind message writes.
+
+        Raises ``Unprocessable`` (with a code) when it can never be sent."""
+        async with self.db.read() as session:
+            msg = await session.get(m.Message, message_id)
+            if msg is None or msg.status != MessageStatus.QUEUED:
+                return None
+            delivery = await session.scalar(
+                select(m.Delivery).where(m.Delivery.message_id == message_id)
+            )
+            if delivery is not None and delivery.provider_message_id is not None:
+                return None
+            conv = await session.get(m.Conversation, msg.conversation_id)
+            channel = await session.get(m.Channel, conv.channel_id) if conv else None
+            if conv is None or channel is None:
+                raise Unprocessable("the message's channel was removed", code="channel_removed")
+            if delivery is not None:
+                address = delivery.address
+            elif address is None:
+                address = await newest_address(
+                    session, msg.workspace_id, conv.contact_id, channel.type
+                )
+            if address is None:
+                raise Unprocessable(f"the contact has no {channel.type} address", code="no_address")
+            reply_to = await session.scalar(
+                select(m.Delivery.provider_message_id)
+                .join(m.Message, m.Message.id == m.Delivery.message_id)
+                .where(
+                    m.Message.conversation_id == conv.id,
+                    m.Message.direction == Direction.INBOUND.value,
+                    m.Delivery.provider_message_id.is_not(None),
+                )
+                .order_by(m.Message.seq.desc())
+                .limit(1)
+            )
+            return Plan(
+                workspace_id=msg.workspace_id,
+                message_id=msg.id,
+                channel_id=channel.id,
+                channel_type=channel.type,
+                config=dict(channel.config or {}),
+                address=address,
+                content=dict(msg.content),
+                reply_to=reply_to,
+            )
+
+    async def record(self, entry: m.OutboxEntry, plan: Plan, outcome: Outcome) -> None:
+        """Record one attempt; a success also stores the provider's id and moves the
+        message forward (queued -> sent or delivered), in the same transaction."""
+        event: DomainEvent | None = None
+        async with self.db.write() as session:
+            delivery = await session.scalar(
+                select(m.Delivery).where(m.Delivery.message_id == plan.message_id)
+            )
+            if delivery is None:  # the first attempt: record where it went
+                delivery = m.Delivery(
+                    id=new_id("dlv"),
+                    workspace_id=plan.workspace_id,
+                    message_id=plan.message_id,
+                    channel_id=plan.channel_id,
+                    channel_type=plan.channel_type,
+                    address=plan.address,
+                )
+                session.add(delivery)
+            session.add(
+                m.DeliveryAttempt(
+                    id=new_id("att"),
+                    workspace_id=plan.workspace_id,
+                    outbox_id=entry.id,
+                    message_id=plan.message_id,
+                    target=f"{plan.channel_type}:{plan.address}",
+                    attempt=entry.attempts,
+                    ok=outcome.ok,
+                    status_code=outcome.status_code,
+                    error_code=outcome.error_code,
+                    error=outcome.error,
+                    duration_ms=outcome.duration_ms,
+                )
+            )
+            if outcome.ok:
+                delivery.provider_message_id = outcome.provider_message_id
+                delivery.updated_at = utcnow()
+                await session.flush()
+                status = outcome.status or MessageStatus.SENT
+                event = await move_status(session, plan.message_id, status, None)
+        if event is not None:
+            self.bus.outbox_written()
+            await self.bus.publish([event])
+
+    async def fail(
+        self,
+        session: AsyncSession,
+        message_id: str,
+        code: str | None,
+        message: str | None,
+        status_code: int | None = None,
+    ) -> DomainEvent | None:
+        """Within the caller's transaction: the message could not be delivered."""
+        detail = failure_detail(code, message, status_code)
+        return await move_status(session, message_id, MessageStatus.FAILED, detail)
+
+    async def apply_status(
+        self,
+        channel_id: str,
+        provider_message_id: str,
+        status: str,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Applied:
+        """A provider's status callback: find the message by the provider's id on this
+        channel and move it forward. ``stale`` when it is already there or further (a
+        late ``sent`` after ``delivered``), ``unknown`` when no message has that id."""
+        new = MessageStatus(status)
+        if new in (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.CANCELLED):
+            raise ValueError(f"a provider cannot report {status!r}")
+        detail: dict[str, Any] = {"by": "provider"}
+        if new is MessageStatus.FAILED:
+            detail.update(failure_detail(error_code, error_message))
+        async with self.db.write() as session:
+            message_id = await session.scalar(
+                select(m.Delivery.message_id).where(
+                    m.Delivery.channel_id == channel_id,
+                    m.Delivery.provider_message_id == provider_message_id,
+                )
+            )
+            if message_id is None:
+                log.info("status %s for unknown provider message on channel %s", status, channel_id)
+                return "unknown"
+            event = await move_status(session, message_id, new, detail)
+        if event is None:
+            return "stale"
+        self.bus.outbox_written()
+        await self.bus.publish([event])
+        return "moved"
+
+    async def of_message(self, workspace_id: str, message_id: str) -> dict[str, Any]:
+        """The delivery record and every provider attempt of one message (for
+        ``GET /v1/messages/{id}``): ``{"delivery": ... | None, "attempts": [...]}``."""
+        async with self.db.read() as session:
+            msg = await session.get(m.Message, message_id)
+            if msg is None or msg.workspace_id != workspace_id:
+                return {"delivery": None, "attempts": []}
+            delivery = await delivery_record(session, message_id)
+            attempts = (
+                await session.scalars(
+                    select(m.DeliveryAttempt)
+                    .join(m.OutboxEntry, m.OutboxEntry.id == m.DeliveryAttempt.outbox_id)
+                    .where(
+                        m.DeliveryAttempt.message_id == message_id,
+                        m.DeliveryAttempt.workspace_id == workspace_id,
+                        m.OutboxEntry.kind == outbox.DELIVER,
+                    )
+                    .order_by(m.DeliveryAttempt.id)
+                )
+            ).all()
+        return {
+            "delivery": delivery,
+            "attempts": [attempt_view(a) for a in attempts],
+        }
