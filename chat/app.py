@@ -16,6 +16,7 @@ from chat.api import errors, routes
 from chat.bus import Bus
 from chat.db.engine import Database
 from chat.domain.channels import REGISTRY, Registry
+from chat.listeners.deliver import Deliver
 from chat.listeners.scheduled import ReleaseScheduled
 from chat.listeners.webhook_delivery import WebhookDelivery
 from chat.metrics import CountResponses, Metrics
@@ -26,9 +27,10 @@ from chat.services.channels import Channels
 from chat.services.contacts import Contacts
 from chat.services.container import Services
 from chat.services.conversations import Conversations
+from chat.services.deliveries import Deliveries
 from chat.services.directory import Directory
 from chat.services.events import Events
-from chat.services.inbound import InboundWebhooks, news_not_handled
+from chat.services.inbound import InboundWebhooks
 from chat.services.inbox import Inbox
 from chat.services.instance import shared_secret
 from chat.services.message_store import StoreRules
@@ -41,6 +43,7 @@ from chat.services.webhooks import Webhooks
 from chat.services.workspaces import Workspaces
 from chat.settings import Settings
 from chat.worker import Worker
+from connectors.base import Connector
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,7 @@ async def build_services(
     bus = Bus()
     secret_key = settings.secret_key or await shared_secret(db, "secret_key")
     conversations = Conversations(db, bus, store_rules(registry))
+    deliveries = Deliveries(db, bus)
     return Services(
         settings=settings,
         secret_key=secret_key,
@@ -101,8 +105,8 @@ async def build_services(
         directory=Directory(db),
         throttle=Throttle(buckets_for(settings.redis_url), settings),
         registry=registry,
-        # Status updates and reactions are not applied yet: providers hear 501.
-        inbound=InboundWebhooks(db, conversations, registry, news_not_handled, http),
+        inbound=InboundWebhooks(db, conversations, registry, deliveries.apply_news, http),
+        deliveries=deliveries,
     )
 
 
@@ -140,7 +144,11 @@ def _lifespan(settings: Settings, realtime: Realtime | None, registry: Registry)
         db = Database(settings.database_url)
         http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
         services = await build_services(settings, db, registry=registry, http=http)
-        worker = Worker(db, settings)
+        worker = Worker(db, settings, services.bus)
+        worker.register(
+            outbox.DELIVER,
+            Deliver(services.deliveries, http, _connector_for(registry), settings.delivery_timeout_seconds),
+        )
         worker.register(
             outbox.WEBHOOK,
             WebhookDelivery(
@@ -170,6 +178,13 @@ def _lifespan(settings: Settings, realtime: Realtime | None, registry: Registry)
             await db.dispose()
 
     return lifespan
+
+
+def _connector_for(registry: Registry) -> Callable[[str], type[Connector] | None]:
+    def connector_for(channel_type: str) -> type[Connector] | None:
+        return registry.spec(channel_type).connector if channel_type in registry else None
+
+    return connector_for
 
 
 def _redis_probe(url: str) -> Callable[[], Awaitable[str]]:

@@ -12,5 +12,5 @@ class ReleaseScheduled:
         self.conversations = conversations
 
     async def __call__(self, entry: m.OutboxEntry) -> None:
-        if not await self.conversations.release(entry.payload["message_id"]):
+        if not await self.conversations.release(entry.payload["message_id"], entry.payload.get("address")):
             raise GiveUp("message removed")

@@ -18,6 +18,7 @@ from chat.settings import Settings
 if TYPE_CHECKING:
     from chat.services.channels import Channels
     from chat.services.contacts import Contacts
+    from chat.services.deliveries import Deliveries
     from chat.services.directory import Directory
     from chat.services.events import Events
     from chat.services.inbound import InboundWebhooks
@@ -54,3 +55,5 @@ class Services:
     registry: Registry
     # Provider callbacks (/webhooks/{channel_id}).
     inbound: InboundWebhooks
+    # What was handed to providers, and the statuses they report back.
+    deliveries: Deliveries

@@ -64,12 +64,13 @@ class Conversations:
         await self._after_commit(results)
         return results
 
-    async def release(self, message_id: str) -> bool:
-        """Release a scheduled message (the worker calls this at ``send_at``).
+    async def release(self, message_id: str, address: str | None = None) -> bool:
+        """Release a scheduled message (the worker calls this at ``send_at``); ``address``
+        is the recipient address its sender named, if any.
 
         False if the message no longer exists."""
         async with self.db.write() as session:
-            events = await release_scheduled(session, message_id, self.rules)
+            events = await release_scheduled(session, message_id, self.rules, address)
         if events is None:
             return False
         if events:

@@ -11,30 +11,28 @@ webhooks in the same transaction and returns the bus event to publish after comm
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.bus import Bus, DomainEvent
 from chat.db import models as m
 from chat.db.engine import Database
 from chat.db.types import utcnow
-from chat.domain.enums import Direction, MessageStatus, status_can_move
+from chat.domain.enums import Direction, MessageStatus
 from chat.domain.errors import Unprocessable
 from chat.domain.ids import new_id
-from chat.services import outbox
-from chat.services.conversations import status_payload
+from chat.services import outbox, statuses
+from chat.services.inbound import ProviderChannel
 from chat.services.views import attempt_view, delivery_view
+from connectors.base import Reaction, StatusUpdate
 
 log = logging.getLogger(__name__)
 
-# For each status, the statuses a message may move to it from.
-_MOVES_FROM: dict[MessageStatus, tuple[str, ...]] = {
-    new: tuple(old.value for old in MessageStatus if status_can_move(old, new))
-    for new in MessageStatus
-}
+_messages = cast(Table, m.Message.__table__)
 
 Applied = Literal["moved", "stale", "unknown"]
 
@@ -70,37 +68,14 @@ class Outcome:
 async def move_status(
     session: AsyncSession, message_id: str, status: MessageStatus, detail: Any = None
 ) -> DomainEvent | None:
-    """Within a transaction: move a message to ``status`` if that is a move forward (a
-    compare-and-set), record the history row and enqueue its webhooks. The bus event
-    to publish after commit, or None when the message was not moved."""
-    msg = (
-        await session.scalars(
-            update(m.Message)
-            .where(m.Message.id == message_id, m.Message.status.in_(_MOVES_FROM[status]))
-            .values(status=status.value, updated_at=utcnow())
-            .returning(m.Message)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        )
-    ).one_or_none()
-    if msg is None:
-        return None
-    session.add(
-        m.MessageStatusEvent(
-            id=new_id("mse"), message_id=msg.id, status=status.value, detail=detail
-        )
+    """Within a transaction: move a message to ``status`` if that is a move forward (the
+    one compare-and-set of ``statuses.move``). The bus event to publish after commit, or
+    None when the message was not moved."""
+    moved = await statuses.move(
+        await session.connection(), _messages.c.id == message_id, status, detail
     )
-    payload = status_payload(msg, status)
-    if status is MessageStatus.FAILED and isinstance(detail, dict):
-        payload["error"] = {k: detail.get(k) for k in ("code", "message")}
-    await outbox.enqueue_webhooks(
-        session,
-        msg.workspace_id,
-        "message.status",
-        payload,
-        message_id=msg.id,
-        notify_url=msg.notify_url,
-    )
-    return DomainEvent("message.status", msg.workspace_id, payload)
+    events = statuses.status_events(moved, status, detail=detail)
+    return events[0] if events else None
 
 
 def failure_detail(
@@ -273,6 +248,41 @@ class Deliveries:
         self.bus.outbox_written()
         await self.bus.publish([event])
         return "moved"
+
+    async def apply_news(self, channel: ProviderChannel, news: Sequence[StatusUpdate | Reaction]) -> None:
+        """A provider callback's status updates (moved forward only) and reactions (told to
+        the webhooks and agents as ``message.reaction``), in the order received."""
+        for item in news:
+            if isinstance(item, StatusUpdate):
+                await self.apply_status(
+                    channel.id, item.provider_message_id, item.status, item.error_code, item.error_message
+                )
+            else:
+                await self._reaction(channel, item)
+
+    async def _reaction(self, channel: ProviderChannel, reaction: Reaction) -> None:
+        async with self.db.write() as session:
+            msg = await session.scalar(
+                select(m.Message)
+                .join(m.Delivery, m.Delivery.message_id == m.Message.id)
+                .where(
+                    m.Delivery.channel_id == channel.id,
+                    m.Delivery.provider_message_id == reaction.provider_message_id,
+                )
+            )
+            if msg is None:
+                log.info("reaction to an unknown provider message on channel %s", channel.id)
+                return
+            data = {
+                "message_id": msg.id,
+                "conversation_id": msg.conversation_id,
+                "seq": msg.seq,
+                "emoji": reaction.emoji,
+                "by": {"type": "contact", "address": reaction.sender},
+            }
+            await outbox.enqueue_webhooks(session, msg.workspace_id, "message.reaction", data, message_id=msg.id)
+        self.bus.outbox_written()
+        await self.bus.publish([DomainEvent("message.reaction", msg.workspace_id, data)])
 
     async def of_message(self, workspace_id: str, message_id: str) -> dict[str, Any]:
         """The delivery record and every provider attempt of one message (for

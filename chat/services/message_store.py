@@ -486,10 +486,11 @@ class _Store:
                 subs, it.workspace_id, row.id, "message.status", status_payload(row, status), it.notify_url
             )
             if status is MessageStatus.SCHEDULED:
-                work_rows.append(work.work_row(it.workspace_id, outbox.RELEASE, row.id, {"message_id": row.id}, it.send_at))
+                release = {"message_id": row.id, **({"address": it.address} if it.address else {})}
+                work_rows.append(work.work_row(it.workspace_id, outbox.RELEASE, row.id, release, it.send_at))
                 conv_view = conversation_view(conv)
             else:
-                conv_view, effects, event = live_effects(row, conv, status, self.rules, it.origin)
+                conv_view, effects, event = live_effects(row, conv, status, self.rules, it.origin, it.address)
                 work_rows += effects
                 self.events[i].append(event)
             opened_here = any(e.type == "conversation.created" for e in self.events[i])
@@ -529,14 +530,15 @@ def live_status(new: Any, channel_type: str, rules: StoreRules) -> MessageStatus
 
 
 def live_effects(
-    row: Row, conv: Row, status: MessageStatus, rules: StoreRules, origin: str | None
+    row: Row, conv: Row, status: MessageStatus, rules: StoreRules, origin: str | None,
+    address: str | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], DomainEvent]:
     """What follows from a message becoming visible: delivery, triggers, the live event."""
     conv_view = conversation_view(conv)
     view = message_view(row)
     rows: list[dict[str, Any]] = []
     if status is MessageStatus.QUEUED:
-        rows.append(work.work_row(row.workspace_id, outbox.DELIVER, row.id, {"message_id": row.id}))
+        rows.append(work.delivery_row(row.workspace_id, row.id, conv.channel_id, address))
     for trigger in rules.triggers:
         payload = trigger.work_for(view, conv_view)
         if payload is not None:
@@ -546,7 +548,7 @@ def live_effects(
 
 
 async def release_scheduled(
-    session: AsyncSession, message_id: str, rules: StoreRules
+    session: AsyncSession, message_id: str, rules: StoreRules, address: str | None = None
 ) -> list[DomainEvent] | None:
     """A scheduled message's time has come: it gets the next seq and goes out.
 
@@ -586,7 +588,7 @@ async def release_scheduled(
     rows = work.webhook_rows(subs, new.workspace_id, new.id, "message.status", status_payload(new, status), new.notify_url)
     events = [DomainEvent("message.status", new.workspace_id, status_payload(new, status))]
     if status is not MessageStatus.FAILED:
-        _view, effects, event = live_effects(new, conv, status, rules, None)
+        _view, effects, event = live_effects(new, conv, status, rules, None, address)
         rows += effects
         events.append(event)
     if rows:

@@ -15,6 +15,7 @@ from chat.db.engine import Database
 from chat.domain.enums import Direction, MessageStatus
 from chat.domain.errors import Conflict, NotFound, Unprocessable
 from chat.services import outbox, statuses
+from chat.services.deliveries import delivery_record
 from chat.services.statuses import Row
 from chat.services.views import attempt_view, message_view, status_event_view
 
@@ -72,9 +73,11 @@ class Messages:
                     .order_by(m.DeliveryAttempt.id)
                 )
             ).all()
+            delivery = await delivery_record(session, msg.id)
         return {
             **message_view(msg),
             "status_history": [status_event_view(e) for e in history],
+            "delivery": delivery,
             "delivery_attempts": [attempt_view(a) for a in attempts],
         }
 

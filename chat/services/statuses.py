@@ -34,9 +34,10 @@ class Row(SimpleNamespace):
     """A row's values, accepted by the view functions."""
 
 
-def status_payload(msg: Any, status: MessageStatus) -> dict[str, Any]:
-    """``message.status`` as webhooks, ``notify_url`` and sockets get it."""
-    return {
+def status_payload(msg: Any, status: MessageStatus, detail: Any = None) -> dict[str, Any]:
+    """``message.status`` as webhooks, ``notify_url`` and sockets get it; a failure says
+    why (the provider's code and message)."""
+    payload = {
         "message_id": msg.id,
         "conversation_id": msg.conversation_id,
         "seq": msg.seq,
@@ -44,6 +45,9 @@ def status_payload(msg: Any, status: MessageStatus) -> dict[str, Any]:
         "correlation_id": msg.correlation_id,
         "callback_data": msg.callback_data,
     }
+    if status is MessageStatus.FAILED and isinstance(detail, dict):
+        payload["error"] = {k: detail.get(k) for k in ("code", "message")}
+    return payload
 
 
 def status_row(message_id: str, status: MessageStatus, detail: Any, now: datetime) -> dict[str, Any]:
@@ -77,7 +81,7 @@ async def move(
     rows: list[dict[str, Any]] = []
     for r in moved:
         rows += work.webhook_rows(
-            subs, r.workspace_id, r.id, "message.status", status_payload(r, status), r.notify_url
+            subs, r.workspace_id, r.id, "message.status", status_payload(r, status, detail), r.notify_url
         )
     if rows:
         await conn.execute(work.INSERT_WORK, rows)
@@ -85,10 +89,10 @@ async def move(
 
 
 def status_events(
-    moved: Sequence[Row], status: MessageStatus, origin: str | None = None
+    moved: Sequence[Row], status: MessageStatus, origin: str | None = None, detail: Any = None
 ) -> list[DomainEvent]:
     return [
-        DomainEvent("message.status", r.workspace_id, status_payload(r, status), origin)
+        DomainEvent("message.status", r.workspace_id, status_payload(r, status, detail), origin)
         for r in moved
     ]
 

@@ -44,13 +44,25 @@ def work_row(
     ref_id: str | None,
     payload: dict[str, Any],
     due: datetime | None = None,
+    lane: str | None = None,
 ) -> dict[str, Any]:
+    """An outbox row; ``lane`` groups work that shares an outside party (see ``worker``)."""
     now = utcnow()
     return {
         "id": new_id("obx"), "workspace_id": workspace_id, "kind": kind, "ref_id": ref_id,
-        "payload": payload, "state": "pending", "attempts": 0, "due_at": due or now,
-        "lease_until": None, "last_error": None, "created_at": now,
+        "lane": lane, "payload": payload, "state": "pending", "attempts": 0,
+        "due_at": due or now, "lease_until": None, "claim": None, "last_error": None,
+        "created_at": now,
     }
+
+
+def delivery_row(workspace_id: str, message_id: str, channel_id: str, address: str | None) -> dict[str, Any]:
+    """Send a stored outbound message through its channel's connector; ``address`` is the
+    one the sender named (a contact may have several on one channel type)."""
+    payload: dict[str, Any] = {"message_id": message_id}
+    if address is not None:
+        payload["address"] = address
+    return work_row(workspace_id, outbox.DELIVER, message_id, payload, lane=outbox.delivery_lane(channel_id))
 
 
 def webhook_rows(
@@ -67,11 +79,15 @@ def webhook_rows(
         return []
     body = outbox.envelope(workspace_id, event_type, data)
     rows = [
-        work_row(workspace_id, outbox.WEBHOOK, ref_id, {"url": s.url, "subscription_id": s.id, "body": body})
+        work_row(
+            workspace_id, outbox.WEBHOOK, ref_id, {"url": s.url, "subscription_id": s.id, "body": body},
+            lane=outbox.webhook_lane(s.url, s.id),
+        )
         for s in targets
     ]
     if notify_url:
-        rows.append(
-            work_row(workspace_id, outbox.WEBHOOK, ref_id, {"url": notify_url, "subscription_id": None, "body": body})
-        )
+        rows.append(work_row(
+            workspace_id, outbox.WEBHOOK, ref_id, {"url": notify_url, "subscription_id": None, "body": body},
+            lane=outbox.webhook_lane(notify_url, None),
+        ))
     return rows

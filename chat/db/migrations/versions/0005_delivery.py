@@ -13,7 +13,7 @@ from alembic import op
 import chat.db.types
 
 revision = "0005_delivery"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
