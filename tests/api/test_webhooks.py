@@ -7,6 +7,10 @@ receiver (bounded) and use ``runtime.worker.drain()`` to let in-flight work fini
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -190,6 +194,38 @@ async def test_a_sent_message_is_posted_signed_and_a_replay_fails_verification(
     with monkeypatch.context() as later:
         later.setattr(security, "time", SimpleNamespace(time=lambda: t + 301))
         assert not verify_webhook_signature(sub["secret"], hook.body, refreshed)
+
+
+def documented_signature(secret: str, t: str, raw_body: bytes) -> str:
+    """What the docs tell an integrator to compute, written here without chat.security."""
+    return hmac.new(secret.encode(), t.encode() + b"." + raw_body, hashlib.sha256).hexdigest()
+
+
+async def test_the_signature_is_the_documented_hmac_of_the_raw_body(
+    api: httpx.AsyncClient, receiver: WebhookReceiver
+) -> None:
+    sub = await subscribe(api, receiver.url + "/hooks", events=["message.created"])
+    before = int(time.time())
+    await send_hi(api)
+    [hook] = await receiver.wait_count(1)
+    after = int(time.time())
+
+    header = hook.headers["x-parley-signature"]
+    match = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", header)
+    assert match, header
+    t, v1 = match.groups()
+    assert before <= int(t) <= after  # seconds since the epoch, when it was sent
+    assert hmac.compare_digest(v1, documented_signature(sub["secret"], t, hook.body))
+
+    # Any change to the body, the timestamp or the secret gives another MAC.
+    tampered = hook.body.replace(b'"hi"', b'"HI"')
+    assert tampered != hook.body
+    assert documented_signature(sub["secret"], t, tampered) != v1
+    assert documented_signature(sub["secret"], str(int(t) + 1), hook.body) != v1
+    assert documented_signature(sub["secret"] + "x", t, hook.body) != v1
+    # The shipped verifier agrees with the documented computation both ways.
+    assert verify_webhook_signature(sub["secret"], hook.body, header)
+    assert not verify_webhook_signature(sub["secret"], tampered, header)
 
 
 @pytest.mark.parametrize("webhook_timeout", [5.0])  # the held retry must not time out
