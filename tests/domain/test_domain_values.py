@@ -1,0 +1,134 @@
+"""The small domain modules on their own: error shapes, ids, JSON text, config masking."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from chat.domain import errors, ids, jsontext
+from chat.domain.channel_config import (
+    MASK,
+    MaskedSecretError,
+    is_masked,
+    mask_value,
+    masked,
+    merged,
+)
+
+
+@pytest.mark.parametrize(
+    ("cls", "status", "code"),
+    [
+        (errors.ParleyError, 400, "bad_request"),
+        (errors.BadRequest, 400, "bad_request"),
+        (errors.Unauthorized, 401, "unauthorized"),
+        (errors.Forbidden, 403, "forbidden"),
+        (errors.NotFound, 404, "not_found"),
+        (errors.Conflict, 409, "conflict"),
+        (errors.PayloadTooLarge, 413, "payload_too_large"),
+        (errors.UnsupportedMediaType, 415, "unsupported_media_type"),
+        (errors.Unprocessable, 422, "validation_error"),
+        (errors.RateLimited, 429, "rate_limited"),
+    ],
+)
+def test_each_error_has_its_status_and_default_code(cls: type, status: int, code: str) -> None:
+    err = cls("it went wrong")
+    assert (err.status, err.code, str(err)) == (status, code, "it went wrong")
+    assert err.to_dict() == {"code": code, "message": "it went wrong", "details": None}
+    assert err.headers == {}
+
+
+def test_an_error_may_name_its_own_code_and_details() -> None:
+    err = errors.Conflict("taken", code="duplicate_client_message_id", details=[{"at": 1}])
+    assert err.to_dict() == {
+        "code": "duplicate_client_message_id",
+        "message": "taken",
+        "details": [{"at": 1}],
+    }
+    assert errors.Conflict("again").code == "conflict"  # the class default is untouched
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "header"), [(0.01, "1"), (1.0, "1"), (1.01, "2"), (2.5, "3"), (60.0, "60")]
+)
+def test_retry_after_is_whole_seconds_rounded_up_at_least_one(
+    retry_after: float, header: str
+) -> None:
+    err = errors.RateLimited("slow down", retry_after=retry_after)
+    assert err.headers == {"Retry-After": header}
+    assert err.retry_after == retry_after and err.code == "rate_limited"
+
+
+def test_a_rate_limit_without_a_wait_sends_no_header() -> None:
+    assert errors.RateLimited("slow down").headers == {}
+
+
+def test_ids_carry_their_prefix_and_sort_by_creation() -> None:
+    made = [ids.new_id("msg") for _ in range(2000)]
+    assert all(re.fullmatch(r"msg_[0-9a-f]{24}", i) for i in made)
+    assert made == sorted(made) and len(set(made)) == len(made)
+    assert len({i[-10:] for i in made}) == len(made)  # the random part differs too
+
+
+def test_secrets_are_prefixed_url_safe_random_text() -> None:
+    one, two = ids.new_secret("whsec"), ids.new_secret("whsec")
+    assert one != two
+    assert re.fullmatch(r"whsec_[A-Za-z0-9_-]{32}", one)
+    assert re.fullmatch(r"pk_[A-Za-z0-9_-]{16}", ids.new_secret("pk", 12))
+
+
+def test_json_text_is_compact_and_round_trips() -> None:
+    value = {"a": [1, 2.5, None, True], "é": "ü"}
+    assert jsontext.dumps(value) == '{"a":[1,2.5,null,true],"é":"ü"}'
+    assert jsontext.loads(jsontext.dumps(value)) == value
+    assert jsontext.loads(jsontext.dumps(value).encode()) == value
+
+
+def test_json_beyond_64_bit_integers_falls_back_to_the_standard_library() -> None:
+    value = {"big": 2**70, "é": "ü"}
+    text = jsontext.dumps(value)
+    assert text == '{"big":1180591620717411303424,"é":"ü"}'
+    assert jsontext.loads(text) == value
+
+
+def test_a_secret_is_masked_showing_at_most_its_last_four_characters() -> None:
+    assert mask_value("x" * 11) == MASK
+    assert mask_value("abcdefgh1234") == MASK + "1234"
+    assert mask_value(12345678901234) == MASK
+    assert is_masked(MASK + "1234") and is_masked(MASK)
+    assert not is_masked("1234" + MASK) and not is_masked(None)
+
+
+def test_reads_mask_only_the_secret_keys() -> None:
+    config = {"account_sid": "AC" + "1" * 32, "auth_token": "secret-token-5678", "from_number": "+1"}
+    assert masked("sms", config) == {**config, "auth_token": MASK + "5678"}
+
+
+def test_a_merge_patch_sets_removes_and_keeps_secrets_sent_back_masked() -> None:
+    current = {"account_sid": "AC1", "auth_token": "secret-token-5678", "from_number": "+1"}
+    patch = {"auth_token": MASK + "5678", "from_number": None, "messaging_service_sid": "MG1"}
+    assert merged("sms", current, patch) == {
+        "account_sid": "AC1",
+        "auth_token": "secret-token-5678",
+        "messaging_service_sid": "MG1",
+    }
+    assert merged("sms", current, {"auth_token": "new-token"})["auth_token"] == "new-token"
+    assert merged("sms", current, {}) == current and merged("sms", current, {}) is not current
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [{"auth_token": MASK + "0000"}, {"auth_token": MASK}],
+)
+def test_a_masked_value_that_is_not_the_stored_one_is_refused(patch: dict[str, str]) -> None:
+    current = {"account_sid": "AC1", "auth_token": "secret-token-5678"}
+    with pytest.raises(MaskedSecretError) as info:
+        merged("sms", current, patch)
+    assert info.value.keys == ["auth_token"]
+    assert "auth_token" in str(info.value)
+
+
+def test_a_masked_secret_for_a_key_never_stored_is_refused() -> None:
+    with pytest.raises(MaskedSecretError):
+        merged("sms", {"account_sid": "AC1"}, {"auth_token": MASK + "5678"})
