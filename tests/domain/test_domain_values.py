@@ -85,11 +85,24 @@ def test_json_text_is_compact_and_round_trips() -> None:
     assert jsontext.loads(jsontext.dumps(value).encode()) == value
 
 
-def test_json_beyond_64_bit_integers_falls_back_to_the_standard_library() -> None:
-    value = {"big": 2**70, "é": "ü"}
+@pytest.mark.parametrize(
+    "big", [2**70 + 1, -(2**63) - 1, 2**64, 10**30 + 7, 2**64 - 1, -(2**63), 10**18 + 3]
+)
+def test_integers_of_any_size_come_back_exactly(big: int) -> None:
+    value = {"big": big, "list": [big], "é": "ü"}
     text = jsontext.dumps(value)
-    assert text == '{"big":1180591620717411303424,"é":"ü"}'
-    assert jsontext.loads(text) == value
+    assert text == f'{{"big":{big},"list":[{big}],"é":"ü"}}'
+    for given in (text, text.encode()):
+        back = jsontext.loads(given)
+        assert back == value and type(back["big"]) is int
+
+
+def test_long_digit_runs_inside_strings_and_fractions_read_as_usual() -> None:
+    value = {"phone": "12345678901234567890", "x": 0.12345678901234567, "n": [1, 2]}
+    assert jsontext.loads(jsontext.dumps(value)) == value
+    assert jsontext.loads(b'{"n": 1}') == {"n": 1}
+    with pytest.raises(ValueError):
+        jsontext.loads("{not json")
 
 
 def test_a_secret_is_masked_showing_at_most_its_last_four_characters() -> None:
