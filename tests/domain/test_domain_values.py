@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 
 import pytest
+from pydantic import ValidationError
 
 from chat.domain import errors, ids, jsontext
 from chat.domain.channel_config import (
@@ -14,6 +17,8 @@ from chat.domain.channel_config import (
     mask_value,
     masked,
     merged,
+    parse,
+    to_stored,
 )
 
 
@@ -145,3 +150,80 @@ def test_a_masked_value_that_is_not_the_stored_one_is_refused(patch: dict[str, s
 def test_a_masked_secret_for_a_key_never_stored_is_refused() -> None:
     with pytest.raises(MaskedSecretError):
         merged("sms", {"account_sid": "AC1"}, {"auth_token": MASK + "5678"})
+
+
+def test_a_rate_limit_keeps_a_code_and_details_of_its_own() -> None:
+    err = errors.RateLimited("slow down", retry_after=2.0, code="login_limited", details={"n": 3})
+    assert err.to_dict() == {"code": "login_limited", "message": "slow down", "details": {"n": 3}}
+    assert err.headers == {"Retry-After": "2"}
+
+
+def test_every_stale_masked_secret_is_named() -> None:
+    current = {"app_secret": "a-real-app-secret", "verify_token": "a-real-verify-token"}
+    patch = {"app_secret": MASK + "0000", "verify_token": MASK + "1111"}
+    with pytest.raises(MaskedSecretError) as info:
+        merged("whatsapp", current, patch)
+    assert sorted(info.value.keys) == ["app_secret", "verify_token"]
+    assert f"send the real value of {', '.join(info.value.keys)}, not" in str(info.value)
+
+
+def test_removing_a_key_that_is_not_there_is_fine() -> None:
+    assert merged("sms", {"account_sid": "AC1"}, {"from_number": None}) == {"account_sid": "AC1"}
+
+
+class FrozenClock:
+    """``time`` for chat.domain.ids whose nanoseconds never move."""
+
+    @staticmethod
+    def time_ns() -> int:
+        return 1_800_000_000_123_456_789
+
+
+def test_ids_made_within_one_microsecond_still_increase_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ids, "time", FrozenClock)
+    monkeypatch.setattr(ids, "_last", [0])  # this process's ids so far stay out of it
+    ticks = [int(ids.new_id("x")[2:16], 16) for _ in range(5)]
+    assert ticks[0] >= 1_800_000_000_123_456
+    assert ticks == list(range(ticks[0], ticks[0] + 5))
+
+
+def test_an_id_tells_when_it_was_made_in_microseconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ids, "_last", [0])  # ids made just before may run ahead of the clock
+    before = time.time_ns() // 1000
+    made = int(ids.new_id("x")[2:16], 16)
+    after = time.time_ns() // 1000
+    assert before <= made <= after
+
+
+def test_a_forked_child_draws_other_random_bytes_than_its_parent() -> None:
+    ids.new_id("x")  # the pool has bytes left that both would otherwise share
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, ids.new_id("x")[-10:].encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    theirs = os.read(read, 64).decode()
+    os.close(read)
+    assert len(theirs) == 10 and theirs != ids.new_id("x")[-10:]
+
+
+def test_inapp_origins_are_scheme_host_and_port_only() -> None:
+    ok = ["*", "https://shop.example.com", "http://localhost:3000"]
+    assert to_stored(parse("inapp", {"allowed_origins": ok})) == {"allowed_origins": ok}
+    assert to_stored(parse("inapp", {})) == {"allowed_origins": ["*"]}
+    for bad in ["https://shop.example.com/", "https://a.com/path", "https://a.com?x", "https://a.com#x",
+                "shop.example.com", "ftp://a.com", "https://"]:
+        with pytest.raises(ValidationError):
+            parse("inapp", {"allowed_origins": [bad]})
+
+
+def test_urls_are_checked_but_kept_as_written() -> None:
+    stored = to_stored(parse("wns", {"client_id": "ms-app://x", "client_secret": "s",
+                                     "token_url": "https://login.example.com/token"}))
+    assert stored["token_url"] == "https://login.example.com/token"
+    with pytest.raises(ValidationError):
+        parse("wns", {"client_id": "ms-app://x", "client_secret": "s", "token_url": "not a url"})
