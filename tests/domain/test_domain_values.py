@@ -227,3 +227,23 @@ def test_urls_are_checked_but_kept_as_written() -> None:
     assert stored["token_url"] == "https://login.example.com/token"
     with pytest.raises(ValidationError):
         parse("wns", {"client_id": "ms-app://x", "client_secret": "s", "token_url": "not a url"})
+
+
+def test_a_stored_config_is_plain_json_data() -> None:
+    stored = to_stored(
+        parse("email", {"smtp_host": "smtp.acme.com", "from_address": "support@acme.com"})
+    )
+    assert stored == {
+        "smtp_host": "smtp.acme.com",
+        "smtp_port": 587,
+        "smtp_security": "starttls",
+        "from_address": "support@acme.com",
+        "inbound": "webhook",
+    }
+    assert {type(v) for v in stored.values()} == {str, int}  # no enum members
+
+
+def test_a_bad_origin_is_named_in_the_error() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse("inapp", {"allowed_origins": ["https://a.com/path"]})
+    assert "'https://a.com/path' is not an origin" in str(info.value)
