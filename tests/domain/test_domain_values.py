@@ -216,7 +216,7 @@ def test_inapp_origins_are_scheme_host_and_port_only() -> None:
     assert to_stored(parse("inapp", {"allowed_origins": ok})) == {"allowed_origins": ok}
     assert to_stored(parse("inapp", {})) == {"allowed_origins": ["*"]}
     for bad in ["https://shop.example.com/", "https://a.com/path", "https://a.com?x", "https://a.com#x",
-                "shop.example.com", "ftp://a.com", "https://"]:
+                "shop.example.com", "ftp://a.com", "https://", "https://a.com://b"]:
         with pytest.raises(ValidationError):
             parse("inapp", {"allowed_origins": [bad]})
 
