@@ -12,13 +12,17 @@ import hmac
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from chat import security
+from chat.db import models as m
+from chat.db.types import utcnow
 from chat.domain.channel_config import MASK
 from chat.domain.enums import MessageStatus
 from chat.security import verify_webhook_signature
@@ -40,14 +44,22 @@ def worker_enabled() -> bool:
 
 
 @pytest.fixture
-def settings(settings: Settings, webhook_timeout: float, worker_enabled: bool) -> Settings:
-    return settings.model_copy(
-        update={
-            "webhook_timeout_seconds": webhook_timeout,
-            "max_delivery_attempts": MAX_ATTEMPTS,
-            "worker_enabled": worker_enabled,
-        }
-    )
+def retry_base() -> float | None:
+    return None  # the suite's default; parametrize a test to change it
+
+
+@pytest.fixture
+def settings(
+    settings: Settings, webhook_timeout: float, worker_enabled: bool, retry_base: float | None
+) -> Settings:
+    update: dict[str, Any] = {
+        "webhook_timeout_seconds": webhook_timeout,
+        "max_delivery_attempts": MAX_ATTEMPTS,
+        "worker_enabled": worker_enabled,
+    }
+    if retry_base is not None:
+        update |= {"retry_base_seconds": retry_base, "retry_max_seconds": 100 * retry_base}
+    return settings.model_copy(update=update)
 
 
 @pytest.fixture
@@ -272,19 +284,48 @@ async def test_5xx_is_retried_with_backoff_and_every_attempt_is_visible(
     assert [(x["attempt"], x["status_code"]) for x in mine] == [(1, 500), (2, 200)]
 
 
+@pytest.mark.parametrize("retry_base", [100.0])  # no retry comes by itself during the test
 async def test_a_chain_of_5xx_backs_off_exponentially(
-    api: httpx.AsyncClient, receiver: WebhookReceiver, runtime: Any
+    api: httpx.AsyncClient, receiver: WebhookReceiver, runtime: Any, services: Any
 ) -> None:
+    """Each failed attempt sets the next one base x 2^(n-1) seconds after it. The test
+    reads that from the delivery log, then makes the retry due at once (time passing)
+    instead of waiting for it."""
     receiver.respond(500, 502)
     sub = await subscribe(api, receiver.url + "/hooks", events=["message.created"])
     await send_hi(api)
+    delays = []
+    for attempt in (1, 2):
+        page = await eventually(
+            lambda: deliveries(api, sub),
+            lambda p, n=attempt: len(p["data"]) == n
+            and p["data"][0]["delivery"]["next_attempt_at"] is not None
+            and when(p["data"][0]["delivery"]["next_attempt_at"]) > when(p["data"][0]["at"]),
+        )
+        latest = page["data"][0]
+        assert latest["attempt"] == attempt and latest["ok"] is False
+        delays.append(
+            (when(latest["delivery"]["next_attempt_at"]) - when(latest["at"])).total_seconds()
+        )
+        async with services.db.write() as session:  # the backoff has passed
+            await session.execute(
+                update(m.OutboxEntry)
+                .where(m.OutboxEntry.state == "pending")
+                .values(due_at=utcnow())
+            )
+        runtime.worker.wake()
     await receiver.wait_for(lambda r: len(r.requests) == 3 and r.requests[-1].status == 200)
     await runtime.worker.drain()
-    a, b, c = receiver.requests
-    base = runtime.services.settings.retry_base_seconds
-    assert b.at - a.at >= 0.9 * base and c.at - b.at >= 0.9 * 2 * base
+
+    # 100 s, then 200 s: each at least its share and less than the next doubling.
+    assert 100 <= delays[0] < 200 and 200 <= delays[1] < 400, delays
     page = await deliveries(api, sub)
     assert [d["status_code"] for d in page["data"]] == [200, 502, 500]
+    assert page["data"][0]["delivery"]["state"] == "done"
+
+
+def when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp)
 
 
 async def test_a_timeout_is_retried(
