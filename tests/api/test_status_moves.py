@@ -1,7 +1,8 @@
 """Every path that sets a message status keeps to the rule: forward only, final is final.
 
-The paths: ``DELETE /v1/messages/{id}`` (cancel) and ``Messages.set_status`` (what a
-delivery, a provider's status callback or a give-up calls). Receipts over the sockets
+The paths: ``DELETE /v1/messages/{id}`` (cancel), the release of a scheduled message by
+the worker, and ``Messages.set_status`` (what a delivery, a provider's status callback or
+a give-up calls). Receipts over the sockets
 are in tests/realtime/test_receipts.py. Each start state is reached the way production
 reaches it, on a fresh message per pair.
 """
@@ -12,7 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
+from chat.db import models as m
+from chat.db.types import utcnow
 from chat.domain.enums import MessageStatus
 from tests.domain.test_status_rules import ALLOWED
 
@@ -92,3 +96,29 @@ async def test_only_a_scheduled_message_can_be_cancelled(
         resp = await api.delete(f"/v1/messages/{message_id}")
         assert resp.status_code == 409 and resp.json()["error"]["code"] == "not_scheduled"
         assert await statuses(api, message_id) == before, start
+
+
+async def make_due_now(services: Any) -> None:
+    """Time passes: every pending outbox entry (a release among them) is due now."""
+    async with services.db.write() as session:
+        await session.execute(
+            update(m.OutboxEntry).where(m.OutboxEntry.state == "pending").values(due_at=utcnow())
+        )
+
+
+async def test_release_moves_a_scheduled_message_forward_and_never_a_cancelled_one(
+    api: httpx.AsyncClient, services: Any, runtime: Any, workspace: dict[str, str]
+) -> None:
+    ws = workspace["workspace_id"]
+    waiting = await fresh_message(api, services, ws, S.SCHEDULED)
+    cancelled = await fresh_message(api, services, ws, S.CANCELLED)
+    await make_due_now(services)
+    await runtime.worker.drain()
+    assert await statuses(api, waiting) == ("sent", ["scheduled", "sent"])
+    assert await statuses(api, cancelled) == ("cancelled", ["scheduled", "cancelled"])
+
+    # Released once: nothing due any more moves it again, and it can no longer be cancelled.
+    await make_due_now(services)
+    await runtime.worker.drain()
+    assert (await api.delete(f"/v1/messages/{waiting}")).status_code == 409
+    assert await statuses(api, waiting) == ("sent", ["scheduled", "sent"])
