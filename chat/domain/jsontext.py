@@ -5,6 +5,7 @@ Socket.IO packets."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -17,7 +18,19 @@ def dumps(value: Any, **_ignored: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+# orjson reads an integer outside 64 bits as a float (precision lost, no error); every
+# such integer has at least 19 digits, and a text with a run that long is read by json.
+_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+
+
 def loads(text: str | bytes, **_ignored: Any) -> Any:
+    if isinstance(text, str):
+        long_digits = _LONG_DIGITS.search(text) is not None
+    else:
+        long_digits = _LONG_DIGITS_BYTES.search(text) is not None
+    if long_digits:
+        return json.loads(text)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -6,6 +6,9 @@ from typing import Any
 
 import httpx
 
+from chat.domain.enums import Direction
+from chat.services.conversations import NewMessage
+
 
 async def open_conversation(api: httpx.AsyncClient, address: str) -> dict[str, Any]:
     r = await api.post(
@@ -85,8 +88,27 @@ async def test_history_limit_and_after_seq(api: httpx.AsyncClient) -> None:
     assert [m["seq"] for m in page["data"]] == [3, 4] and page["has_more"] is True
 
 
-async def test_resolved_conversation_reopens_on_new_inbound_and_new_outbound_opens_fresh(api: httpx.AsyncClient) -> None:
+async def test_resolved_conversation_reopens_on_new_inbound_and_new_outbound_opens_fresh(
+    api: httpx.AsyncClient, services: Any, workspace: dict[str, str]
+) -> None:
     conv = await open_conversation(api, "u")
+    resolve = await api.patch(f"/v1/conversations/{conv['id']}", json={"status": "resolved"})
+    assert resolve.json()["status"] == "resolved"
+
+    # The customer writes again (what an inbound channel or the widget does): same conversation.
+    inbound = NewMessage(
+        workspace["workspace_id"], {"type": "text", "text": "me again"}, Direction.INBOUND,
+        "contact", conversation_id=conv["id"], contact_id=conv["contact_id"],
+    )
+    posted = await services.conversations.post_message(inbound)
+    assert posted.message["conversation_id"] == conv["id"] and posted.message["seq"] == 2
+    reopened = (await api.get(f"/v1/conversations/{conv['id']}")).json()
+    assert reopened["status"] == "open" and reopened["last_seq"] == 2
+
+    # Resolved again, the workspace writes first: a fresh conversation, the old one untouched.
     await api.patch(f"/v1/conversations/{conv['id']}", json={"status": "resolved"})
     again = await open_conversation(api, "u")
     assert again["id"] != conv["id"] and again["status"] == "open"
+    assert again["contact_id"] == conv["contact_id"]
+    old = (await api.get(f"/v1/conversations/{conv['id']}")).json()
+    assert old["status"] == "resolved" and old["last_seq"] == 2

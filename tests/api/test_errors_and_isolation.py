@@ -94,7 +94,36 @@ async def test_client_message_ids_are_scoped_to_a_workspace(api: httpx.AsyncClie
 
 
 async def test_an_error_half_way_writes_nothing(api: httpx.AsyncClient) -> None:
+    # Resolving the first recipient creates its contact before the second one fails.
     recipients = [{"address": "fine"}, {"contact_id": "ct_missing"}]
     r = await api.post("/v1/messages", json={**SEND, "to": recipients})
     assert r.status_code == 422
     assert (await api.get("/v1/conversations")).json()["data"] == []
+    assert (await api.get("/v1/contacts")).json()["data"] == []
+
+    # Here the first recipient's contact, conversation and message are all written
+    # before the second one's key turns out to be another author's.
+    [taken] = (await api.post("/v1/messages", json={**SEND, "to": {"address": "owner"}})).json()[
+        "messages"
+    ]
+    by_bot = await api.post(
+        f"/v1/conversations/{taken['conversation_id']}/messages",
+        json={
+            "content": {"type": "text", "text": "the bot's"},
+            "author": {"type": "bot", "id": "b1"},
+            "client_message_id": "batch:1",
+        },
+    )
+    assert by_bot.status_code == 201, by_bot.text
+    before = (await api.get("/v1/contacts")).json()["data"]
+    r = await api.post(
+        "/v1/messages",
+        json={**SEND, "to": [{"address": "new-one"}, {"address": "new-two"}], "client_message_id": "batch"},
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "duplicate_client_message_id"
+    assert (await api.get("/v1/contacts")).json()["data"] == before
+    assert [c["id"] for c in (await api.get("/v1/conversations")).json()["data"]] == [
+        taken["conversation_id"]
+    ]
+    history = (await api.get(f"/v1/conversations/{taken['conversation_id']}/messages")).json()
+    assert [m["content"]["text"] for m in history["data"]] == ["hi", "the bot's"]

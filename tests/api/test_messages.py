@@ -258,3 +258,13 @@ async def test_a_client_message_id_of_another_author_is_409(api: httpx.AsyncClie
         json={"content": text("as a bot"), "author": {"type": "bot", "id": "b1"}, "client_message_id": "k1"},
     )
     assert r.status_code == 409 and r.json()["error"]["code"] == "duplicate_client_message_id"
+
+
+async def test_callback_data_comes_back_exactly_as_sent(api: httpx.AsyncClient) -> None:
+    # JSON allows integers of any size; an order number beyond 64 bits must not come
+    # back from the database as a rounded float.
+    data = {"order": 2**70 + 1, "below": -(2**63) - 1, "ok": 7, "ref": "12345678901234567890"}
+    r = await send(api, callback_data=data)
+    assert r.status_code == 202, r.text
+    stored = (await api.get(f"/v1/messages/{r.json()['messages'][0]['message_id']}")).json()
+    assert stored["callback_data"] == data

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -28,30 +28,52 @@ def assert_limited(resp: httpx.Response) -> None:
     assert int(resp.headers["Retry-After"]) >= 1
 
 
+class Clock:
+    """Seconds that pass only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def clock(services: Any) -> AsyncIterator[Clock]:
+    """The app's rate-limit buckets on a clock the test moves (20 tokens a second)."""
+    fake = Clock()
+    real = services.throttle.buckets
+    services.throttle.buckets = MemoryBuckets(clock=fake)
+    yield fake
+    services.throttle.buckets = real
+
+
 async def test_a_flood_of_api_calls_gets_429_and_recovers(
-    api: httpx.AsyncClient, other_api: httpx.AsyncClient
+    api: httpx.AsyncClient, other_api: httpx.AsyncClient, clock: Clock
 ) -> None:
     statuses = [(await api.get("/v1/contacts")).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
     assert_limited(await api.get("/v1/contacts"))
     # Another workspace has buckets of its own.
     assert (await other_api.get("/v1/contacts")).status_code == 200
-    await asyncio.sleep(0.1)  # 20 a second: two tokens back
-    assert (await api.get("/v1/contacts")).status_code == 200
+    clock.now += 0.125  # 20 a second: two and a half tokens back
+    assert [(await api.get("/v1/contacts")).status_code for _ in range(3)] == [200, 200, 429]
+    clock.now += 10  # never more than the burst
+    assert [(await api.get("/v1/contacts")).status_code for _ in range(4)] == [200] * 3 + [429]
 
 
-async def test_a_refused_call_changes_nothing(api: httpx.AsyncClient) -> None:
+async def test_a_refused_call_changes_nothing(api: httpx.AsyncClient, clock: Clock) -> None:
     for _ in range(3):
         await api.get("/v1/contacts")
     resp = await api.post("/v1/contacts", json={"external_id": "flood", "name": "Flood"})
     assert_limited(resp)
-    await asyncio.sleep(0.2)
+    clock.now += 0.125
     listed = (await api.get("/v1/contacts")).json()
     assert all(c.get("external_id") != "flood" for c in listed["data"])
 
 
 async def test_login_attempts_are_limited_per_account_and_address(
-    client: httpx.AsyncClient, services: Any, workspace: dict[str, str]
+    client: httpx.AsyncClient, services: Any, workspace: dict[str, str], clock: Clock
 ) -> None:
     email = f"ada-{uuid.uuid4().hex[:6]}@example.com"
     _, password = await services.agents.create(workspace["workspace_id"], email, "Ada")

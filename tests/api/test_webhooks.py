@@ -7,14 +7,22 @@ receiver (bounded) and use ``runtime.worker.drain()`` to let in-flight work fini
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from chat import security
+from chat.db import models as m
+from chat.db.types import utcnow
 from chat.domain.channel_config import MASK
 from chat.domain.enums import MessageStatus
 from chat.security import verify_webhook_signature
@@ -36,14 +44,22 @@ def worker_enabled() -> bool:
 
 
 @pytest.fixture
-def settings(settings: Settings, webhook_timeout: float, worker_enabled: bool) -> Settings:
-    return settings.model_copy(
-        update={
-            "webhook_timeout_seconds": webhook_timeout,
-            "max_delivery_attempts": MAX_ATTEMPTS,
-            "worker_enabled": worker_enabled,
-        }
-    )
+def retry_base() -> float | None:
+    return None  # the suite's default; parametrize a test to change it
+
+
+@pytest.fixture
+def settings(
+    settings: Settings, webhook_timeout: float, worker_enabled: bool, retry_base: float | None
+) -> Settings:
+    update: dict[str, Any] = {
+        "webhook_timeout_seconds": webhook_timeout,
+        "max_delivery_attempts": MAX_ATTEMPTS,
+        "worker_enabled": worker_enabled,
+    }
+    if retry_base is not None:
+        update |= {"retry_base_seconds": retry_base, "retry_max_seconds": 100 * retry_base}
+    return settings.model_copy(update=update)
 
 
 @pytest.fixture
@@ -192,6 +208,38 @@ async def test_a_sent_message_is_posted_signed_and_a_replay_fails_verification(
         assert not verify_webhook_signature(sub["secret"], hook.body, refreshed)
 
 
+def documented_signature(secret: str, t: str, raw_body: bytes) -> str:
+    """What the docs tell an integrator to compute, written here without chat.security."""
+    return hmac.new(secret.encode(), t.encode() + b"." + raw_body, hashlib.sha256).hexdigest()
+
+
+async def test_the_signature_is_the_documented_hmac_of_the_raw_body(
+    api: httpx.AsyncClient, receiver: WebhookReceiver
+) -> None:
+    sub = await subscribe(api, receiver.url + "/hooks", events=["message.created"])
+    before = int(time.time())
+    await send_hi(api)
+    [hook] = await receiver.wait_count(1)
+    after = int(time.time())
+
+    header = hook.headers["x-parley-signature"]
+    match = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", header)
+    assert match, header
+    t, v1 = match.groups()
+    assert before <= int(t) <= after  # seconds since the epoch, when it was sent
+    assert hmac.compare_digest(v1, documented_signature(sub["secret"], t, hook.body))
+
+    # Any change to the body, the timestamp or the secret gives another MAC.
+    tampered = hook.body.replace(b'"hi"', b'"HI"')
+    assert tampered != hook.body
+    assert documented_signature(sub["secret"], t, tampered) != v1
+    assert documented_signature(sub["secret"], str(int(t) + 1), hook.body) != v1
+    assert documented_signature(sub["secret"] + "x", t, hook.body) != v1
+    # The shipped verifier agrees with the documented computation both ways.
+    assert verify_webhook_signature(sub["secret"], hook.body, header)
+    assert not verify_webhook_signature(sub["secret"], tampered, header)
+
+
 @pytest.mark.parametrize("webhook_timeout", [5.0])  # the held retry must not time out
 async def test_5xx_is_retried_with_backoff_and_every_attempt_is_visible(
     api: httpx.AsyncClient, receiver: WebhookReceiver, runtime: Any
@@ -236,19 +284,48 @@ async def test_5xx_is_retried_with_backoff_and_every_attempt_is_visible(
     assert [(x["attempt"], x["status_code"]) for x in mine] == [(1, 500), (2, 200)]
 
 
+@pytest.mark.parametrize("retry_base", [100.0])  # no retry comes by itself during the test
 async def test_a_chain_of_5xx_backs_off_exponentially(
-    api: httpx.AsyncClient, receiver: WebhookReceiver, runtime: Any
+    api: httpx.AsyncClient, receiver: WebhookReceiver, runtime: Any, services: Any
 ) -> None:
+    """Each failed attempt sets the next one base x 2^(n-1) seconds after it. The test
+    reads that from the delivery log, then makes the retry due at once (time passing)
+    instead of waiting for it."""
     receiver.respond(500, 502)
     sub = await subscribe(api, receiver.url + "/hooks", events=["message.created"])
     await send_hi(api)
+    delays = []
+    for attempt in (1, 2):
+        page = await eventually(
+            lambda: deliveries(api, sub),
+            lambda p, n=attempt: len(p["data"]) == n
+            and p["data"][0]["delivery"]["next_attempt_at"] is not None
+            and when(p["data"][0]["delivery"]["next_attempt_at"]) > when(p["data"][0]["at"]),
+        )
+        latest = page["data"][0]
+        assert latest["attempt"] == attempt and latest["ok"] is False
+        delays.append(
+            (when(latest["delivery"]["next_attempt_at"]) - when(latest["at"])).total_seconds()
+        )
+        async with services.db.write() as session:  # the backoff has passed
+            await session.execute(
+                update(m.OutboxEntry)
+                .where(m.OutboxEntry.state == "pending")
+                .values(due_at=utcnow())
+            )
+        runtime.worker.wake()
     await receiver.wait_for(lambda r: len(r.requests) == 3 and r.requests[-1].status == 200)
     await runtime.worker.drain()
-    a, b, c = receiver.requests
-    base = runtime.services.settings.retry_base_seconds
-    assert b.at - a.at >= 0.9 * base and c.at - b.at >= 0.9 * 2 * base
+
+    # 100 s, then 200 s: each at least its share and less than the next doubling.
+    assert 100 <= delays[0] < 200 and 200 <= delays[1] < 400, delays
     page = await deliveries(api, sub)
     assert [d["status_code"] for d in page["data"]] == [200, 502, 500]
+    assert page["data"][0]["delivery"]["state"] == "done"
+
+
+def when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp)
 
 
 async def test_a_timeout_is_retried(

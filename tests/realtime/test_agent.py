@@ -10,12 +10,16 @@ from tests.realtime.conftest import TIMEOUT
 
 async def test_a_new_conversation_reaches_the_agents_before_its_first_message(customer, agent):
     inbox = await agent()
+    arrived: list[str] = []
+    for name in ("conversation.created", "message"):
+        inbox.on(name, lambda _data, name=name: arrived.append(name))
     visitor = await customer("ada")
     sent = await visitor.send("first words")
-    created = await inbox.wait_for("conversation.created", timeout=TIMEOUT)
-    assert created["id"] == sent["conversation_id"] and created["contact_id"] == visitor.contact_id
     message = await inbox.wait_for("message", timeout=TIMEOUT)
     assert message["message"]["id"] == sent["id"]
+    created = await inbox.wait_for("conversation.created", timeout=TIMEOUT)
+    assert created["id"] == sent["conversation_id"] and created["contact_id"] == visitor.contact_id
+    assert arrived == ["conversation.created", "message"]
 
 
 async def test_assignment_and_status_reach_agents_and_the_customer(customer, agent):

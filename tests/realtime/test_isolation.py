@@ -96,7 +96,22 @@ async def test_customers_only_hear_their_own_conversations(customer, agent):
     ada, eve = await customer("ada"), await customer("eve")
     to_ada = (await ada.send("hello"))["conversation_id"]
     to_eve = (await eve.send("hello"))["conversation_id"]
-    await inbox.send(to_ada, "for Ada")
+    # Everything that reaches a customer, in Eve's conversation only.
     await inbox.send(to_eve, "for Eve")
-    assert text_of(await eve.wait_for("message", timeout=TIMEOUT)) == "for Eve"
+    await inbox.typing(to_eve, True)
+    await inbox.read(to_eve, 1)
+    await inbox.assign(to_eve, {"type": "agent", "id": inbox.agent["id"]})
+    await eve.send("thanks")
+    await inbox.set_status(to_eve, "resolved")
+    await inbox.send(to_ada, "for Ada")  # the last thing either of them hears
     assert text_of(await ada.wait_for("message", timeout=TIMEOUT)) == "for Ada"
+    await eve.wait_for("conversation.updated", lambda c: c["status"] == "resolved", timeout=TIMEOUT)
+
+    # Eve heard each kind of event of her own conversation ...
+    heard_by_eve = eve.events.take()
+    assert {"message", "typing", "read", "conversation.updated"} <= {n for n, _ in heard_by_eve}
+    # ... and Ada none of it: besides her session, all she heard was about her conversation.
+    heard_by_ada = ada.events.take()
+    assert [(n, d) for n, d in heard_by_ada if to_eve in str(d) or eve.contact_id in str(d)] == []
+    assert [(n, d) for n, d in heard_by_ada if n != "session" and to_ada not in str(d)] == []
+    assert [(n, d) for n, d in heard_by_eve if to_ada in str(d) or ada.contact_id in str(d)] == []

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from chat.app import create_app
 from chat.db import models as m
 from chat.domain.enums import Direction
 from chat.domain.errors import NotFound
@@ -109,3 +111,142 @@ async def test_a_post_right_after_the_last_one_is_stored_never_waits_forever() -
         for i in range(200):
             assert await group.submit(i) == i
     assert stored == list(range(200))
+
+
+# --- the fallback: a group that fails as a whole is stored one post at a time ---------------
+
+POISON_SQLITE = """
+CREATE TRIGGER parley_test_poison BEFORE INSERT ON messages
+WHEN NEW.client_message_id = 'poison'
+BEGIN SELECT RAISE(ABORT, 'poisoned row'); END
+"""
+POISON_PG = [
+    """
+    CREATE FUNCTION parley_test_poison() RETURNS trigger AS $$
+    BEGIN
+      IF NEW.client_message_id = 'poison' THEN RAISE EXCEPTION 'poisoned row'; END IF;
+      RETURN NEW;
+    END $$ LANGUAGE plpgsql
+    """,
+    """
+    CREATE TRIGGER parley_test_poison BEFORE INSERT ON messages
+    FOR EACH ROW EXECUTE FUNCTION parley_test_poison()
+    """,
+]
+CURE_SQLITE = ["DROP TRIGGER IF EXISTS parley_test_poison"]
+CURE_PG = [
+    "DROP TRIGGER IF EXISTS parley_test_poison ON messages",
+    "DROP FUNCTION IF EXISTS parley_test_poison()",
+]
+
+
+@pytest.fixture
+async def poisoned(services: Any) -> AsyncIterator[str]:
+    """The database refuses to store a message whose client_message_id is this key:
+    a real failure inside the group's INSERT, which no check before it can foresee."""
+    engine = services.db.engine
+    sqlite = services.db.is_sqlite
+    async with engine.begin() as conn:
+        for sql in [POISON_SQLITE] if sqlite else POISON_PG:
+            await conn.execute(text(sql))
+    try:
+        yield "poison"
+    finally:
+        async with engine.begin() as conn:
+            for sql in CURE_SQLITE if sqlite else CURE_PG:
+                await conn.execute(text(sql))
+
+
+async def test_a_group_that_fails_as_a_whole_stores_the_good_posts_one_by_one(
+    services: Any, workspace: dict[str, str], poisoned: str
+) -> None:
+    ws = workspace["workspace_id"]
+    mine, theirs = await open_conversations(services, ws, 2)
+    posts = [
+        text_in(ws, mine, "a", client_message_id="a"),
+        text_in(ws, theirs, "b"),
+        text_in(ws, mine, "bad", client_message_id=poisoned),
+        text_in(ws, theirs, "c"),
+        text_in(ws, mine, "d"),
+    ]
+    # Submitted together, so they form one group (as concurrent socket messages do).
+    results = await asyncio.gather(
+        *(services.conversations.post_message(p) for p in posts), return_exceptions=True
+    )
+
+    assert isinstance(results[2], Exception) and "poisoned row" in str(results[2])
+    good = [r for i, r in enumerate(results) if i != 2]
+    assert all(not isinstance(r, BaseException) and r.created for r in good), results
+    for conv, texts in ((mine, ["open", "a", "d"]), (theirs, ["open", "b", "c"])):
+        history = await services.messages.history(ws, conv["id"], 0, 100)
+        assert [(m["seq"], m["content"]["text"]) for m in history] == list(
+            enumerate(texts, start=1)
+        )
+        assert (await services.inbox.get(ws, conv["id"]))["last_seq"] == 3
+    # Each answer names the message that was stored.
+    stored = {
+        m["id"]: m["seq"]
+        for conv in (mine, theirs)
+        for m in await services.messages.history(ws, conv["id"], 0, 100)
+    }
+    assert all(stored[r.message["id"]] == r.message["seq"] for r in good)
+
+    # The group commit is still healthy for the next posts.
+    again = await services.conversations.post_message(text_in(ws, mine, "e"))
+    assert again.message["seq"] == 4
+
+
+async def waiting_on_locks(services: Any) -> int:
+    async with services.db.read() as session:
+        return int(
+            await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        )
+
+
+async def test_a_client_message_id_stored_by_another_process_meanwhile_answers_the_first(
+    settings: Any, services: Any, workspace: dict[str, str]
+) -> None:
+    """Two processes (two apps on one database, each with its own group commit) store
+    one client_message_id at the same time: the database's unique key fails one group
+    whole; its posts are stored one by one, and the repeat answers with the first.
+
+    On PostgreSQL the test holds the conversation's row lock until both groups have
+    checked for repeats and wait for it, so the race happens every time. SQLite has one
+    writer (and this process runs its calls inline), so there the groups take turns and
+    the second finds the first's message: the same answers, without the race."""
+    ws = workspace["workspace_id"]
+    [conv] = await open_conversations(services, ws, 1)
+    other = create_app(settings)
+    async with other.router.lifespan_context(other), services.db.engine.connect() as holder:
+        elsewhere = other.state.services
+        if not services.db.is_sqlite:
+            await holder.begin()
+            await holder.execute(
+                text("SELECT id FROM conversations WHERE id = :id FOR UPDATE"), {"id": conv["id"]}
+            )
+        posting = [
+            services.conversations.post_message(text_in(ws, conv, "here", client_message_id="k")),
+            elsewhere.conversations.post_message(text_in(ws, conv, "before")),
+            elsewhere.conversations.post_message(text_in(ws, conv, "there", client_message_id="k")),
+            elsewhere.conversations.post_message(text_in(ws, conv, "after")),
+        ]
+        tasks = [asyncio.ensure_future(p) for p in posting]
+        if not services.db.is_sqlite:
+            async with asyncio.timeout(10):  # a bound for failure only
+                while await waiting_on_locks(services) < 2:
+                    await asyncio.sleep(0.01)
+            await holder.rollback()
+        here, before, there, after = await asyncio.gather(*tasks)
+    assert here.message["id"] == there.message["id"]
+    assert [here.created, there.created].count(True) == 1
+    assert before.created and after.created
+    history = await services.messages.history(ws, conv["id"], 0, 100)
+    assert [m["seq"] for m in history] == [1, 2, 3, 4]
+    assert sorted(m["content"]["text"] for m in history[1:]) == sorted(
+        ["before", "after", here.message["content"]["text"]]
+    )
