@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from chat.domain import errors, ids, jsontext
 from chat.domain.channel_config import (
     MASK,
+    ChannelConfig,
     MaskedSecretError,
     is_masked,
     mask_value,
@@ -20,6 +21,7 @@ from chat.domain.channel_config import (
     parse,
     to_stored,
 )
+from chat.domain.channels import REGISTRY
 
 
 @pytest.mark.parametrize(
@@ -42,6 +44,10 @@ def test_each_error_has_its_status_and_default_code(cls: type, status: int, code
     assert (err.status, err.code, str(err)) == (status, code, "it went wrong")
     assert err.to_dict() == {"code": code, "message": "it went wrong", "details": None}
     assert err.headers == {}
+
+
+def config_of(channel_type: str) -> type[ChannelConfig]:
+    return REGISTRY.spec(channel_type).config
 
 
 def test_an_error_may_name_its_own_code_and_details() -> None:
@@ -120,19 +126,19 @@ def test_a_secret_is_masked_showing_at_most_its_last_four_characters() -> None:
 
 def test_reads_mask_only_the_secret_keys() -> None:
     config = {"account_sid": "AC" + "1" * 32, "auth_token": "secret-token-5678", "from_number": "+1"}
-    assert masked("sms", config) == {**config, "auth_token": MASK + "5678"}
+    assert masked(config_of("sms"), config) == {**config, "auth_token": MASK + "5678"}
 
 
 def test_a_merge_patch_sets_removes_and_keeps_secrets_sent_back_masked() -> None:
     current = {"account_sid": "AC1", "auth_token": "secret-token-5678", "from_number": "+1"}
     patch = {"auth_token": MASK + "5678", "from_number": None, "messaging_service_sid": "MG1"}
-    assert merged("sms", current, patch) == {
+    assert merged(config_of("sms"), current, patch) == {
         "account_sid": "AC1",
         "auth_token": "secret-token-5678",
         "messaging_service_sid": "MG1",
     }
-    assert merged("sms", current, {"auth_token": "new-token"})["auth_token"] == "new-token"
-    assert merged("sms", current, {}) == current and merged("sms", current, {}) is not current
+    assert merged(config_of("sms"), current, {"auth_token": "new-token"})["auth_token"] == "new-token"
+    assert merged(config_of("sms"), current, {}) == current and merged(config_of("sms"), current, {}) is not current
 
 
 @pytest.mark.parametrize(
@@ -142,14 +148,14 @@ def test_a_merge_patch_sets_removes_and_keeps_secrets_sent_back_masked() -> None
 def test_a_masked_value_that_is_not_the_stored_one_is_refused(patch: dict[str, str]) -> None:
     current = {"account_sid": "AC1", "auth_token": "secret-token-5678"}
     with pytest.raises(MaskedSecretError) as info:
-        merged("sms", current, patch)
+        merged(config_of("sms"), current, patch)
     assert info.value.keys == ["auth_token"]
     assert "auth_token" in str(info.value)
 
 
 def test_a_masked_secret_for_a_key_never_stored_is_refused() -> None:
     with pytest.raises(MaskedSecretError):
-        merged("sms", {"account_sid": "AC1"}, {"auth_token": MASK + "5678"})
+        merged(config_of("sms"), {"account_sid": "AC1"}, {"auth_token": MASK + "5678"})
 
 
 def test_a_rate_limit_keeps_a_code_and_details_of_its_own() -> None:
@@ -162,13 +168,13 @@ def test_every_stale_masked_secret_is_named() -> None:
     current = {"app_secret": "a-real-app-secret", "verify_token": "a-real-verify-token"}
     patch = {"app_secret": MASK + "0000", "verify_token": MASK + "1111"}
     with pytest.raises(MaskedSecretError) as info:
-        merged("whatsapp", current, patch)
+        merged(config_of("whatsapp"), current, patch)
     assert sorted(info.value.keys) == ["app_secret", "verify_token"]
     assert f"send the real value of {', '.join(info.value.keys)}, not" in str(info.value)
 
 
 def test_removing_a_key_that_is_not_there_is_fine() -> None:
-    assert merged("sms", {"account_sid": "AC1"}, {"from_number": None}) == {"account_sid": "AC1"}
+    assert merged(config_of("sms"), {"account_sid": "AC1"}, {"from_number": None}) == {"account_sid": "AC1"}
 
 
 class FrozenClock:
@@ -213,25 +219,25 @@ def test_a_forked_child_draws_other_random_bytes_than_its_parent() -> None:
 
 def test_inapp_origins_are_scheme_host_and_port_only() -> None:
     ok = ["*", "https://shop.example.com", "http://localhost:3000"]
-    assert to_stored(parse("inapp", {"allowed_origins": ok})) == {"allowed_origins": ok}
-    assert to_stored(parse("inapp", {})) == {"allowed_origins": ["*"]}
+    assert to_stored(parse(config_of("inapp"), {"allowed_origins": ok})) == {"allowed_origins": ok}
+    assert to_stored(parse(config_of("inapp"), {})) == {"allowed_origins": ["*"]}
     for bad in ["https://shop.example.com/", "https://a.com/path", "https://a.com?x", "https://a.com#x",
                 "shop.example.com", "ftp://a.com", "https://", "https://a.com://b"]:
         with pytest.raises(ValidationError):
-            parse("inapp", {"allowed_origins": [bad]})
+            parse(config_of("inapp"), {"allowed_origins": [bad]})
 
 
 def test_urls_are_checked_but_kept_as_written() -> None:
-    stored = to_stored(parse("wns", {"client_id": "ms-app://x", "client_secret": "s",
+    stored = to_stored(parse(config_of("wns"), {"client_id": "ms-app://x", "client_secret": "s",
                                      "token_url": "https://login.example.com/token"}))
     assert stored["token_url"] == "https://login.example.com/token"
     with pytest.raises(ValidationError):
-        parse("wns", {"client_id": "ms-app://x", "client_secret": "s", "token_url": "not a url"})
+        parse(config_of("wns"), {"client_id": "ms-app://x", "client_secret": "s", "token_url": "not a url"})
 
 
 def test_a_stored_config_is_plain_json_data() -> None:
     stored = to_stored(
-        parse("email", {"smtp_host": "smtp.acme.com", "from_address": "support@acme.com"})
+        parse(config_of("email"), {"smtp_host": "smtp.acme.com", "from_address": "support@acme.com"})
     )
     assert stored == {
         "smtp_host": "smtp.acme.com",
@@ -245,5 +251,5 @@ def test_a_stored_config_is_plain_json_data() -> None:
 
 def test_a_bad_origin_is_named_in_the_error() -> None:
     with pytest.raises(ValidationError) as info:
-        parse("inapp", {"allowed_origins": ["https://a.com/path"]})
+        parse(config_of("inapp"), {"allowed_origins": ["https://a.com/path"]})
     assert "'https://a.com/path' is not an origin" in str(info.value)

@@ -14,8 +14,8 @@ from chat.db import models as m
 from chat.domain.enums import Direction
 from chat.domain.errors import NotFound
 from chat.services.conversations import NewMessage
-from chat.services.identities import contact_for_address
 from chat.services.group_commit import GroupCommit
+from chat.services.identities import contact_for_address
 
 
 async def open_conversations(services: Any, ws: str, n: int) -> list[dict[str, Any]]:
