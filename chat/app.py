@@ -94,7 +94,7 @@ async def build_services(
         agents=Agents(db, secret_key, settings.agent_token_ttl_seconds),
         conversations=conversations,
         messages=Messages(db, bus),
-        sender=Sender(db, conversations, registry),
+        sender=Sender(conversations, registry),
         contacts=Contacts(db, bus),
         channels=Channels(db, bus),
         events=Events(db, bus),

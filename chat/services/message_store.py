@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, select, text, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from chat.bus import DomainEvent
@@ -53,6 +53,8 @@ class NewMessage:
     conversation_id: str | None = None
     contact_id: str | None = None
     channel_id: str | None = None
+    # Without a channel_id: the workspace's oldest channel of this type.
+    channel_type: str | None = None
     address: str | None = None  # normalised; becomes a new contact if nobody owns it
     # Given (even empty), {{placeholders}} in the text are filled from it and the
     # contact's profile, and one without a value refuses the item; None: text as is.
@@ -133,8 +135,18 @@ _LOCK_CONVERSATIONS = (
     .order_by(_conversations.c.id)
     .with_for_update()
 )
-_CHANNELS = select(_channels.c.id, _channels.c.workspace_id, _channels.c.type).where(
-    _channels.c.id.in_(bindparam("b_ids", expanding=True))
+_CHANNELS = (
+    select(_channels.c.id, _channels.c.workspace_id, _channels.c.type)
+    .where(
+        or_(
+            _channels.c.id.in_(bindparam("b_ids", expanding=True)),
+            and_(
+                _channels.c.workspace_id.in_(bindparam("b_ws", expanding=True)),
+                _channels.c.type.in_(bindparam("b_types", expanding=True)),
+            ),
+        )
+    )
+    .order_by(_channels.c.id)
 )
 _CONTACTS = select(_contacts).where(_contacts.c.id.in_(bindparam("b_ids", expanding=True)))
 _IDENTITIES = select(_identities.c.address, _identities.c.contact_id).where(
@@ -235,23 +247,48 @@ class _Store:
             else:
                 first_of_key[key] = i
 
-    # The channels named by items that open a conversation.
+    # The channels of items that open a conversation: named, or the oldest of a type.
     async def _channels(self) -> None:
-        ids = {self.items[i].channel_id for i in self.open_items() if not self.items[i].conversation_id}
-        ids.discard(None)
-        if ids:
-            for r in await self.conn.execute(_CHANNELS, {"b_ids": list(ids)}):
+        opening = [i for i in self.open_items() if not self.items[i].conversation_id]
+        ids = {self.items[i].channel_id for i in opening} - {None}
+        by_type = {(self.items[i].workspace_id, self.items[i].channel_type) for i in opening if not self.items[i].channel_id}
+        oldest: dict[tuple[str, str], str] = {}
+        if ids or by_type:
+            rows = await self.conn.execute(
+                _CHANNELS,
+                {
+                    "b_ids": list(ids),
+                    "b_ws": list({ws for ws, _ in by_type}),
+                    "b_types": list({t for _, t in by_type if t}),
+                },
+            )
+            for r in rows:
                 self.channels[r.id] = Row(**r._mapping)
-        for i in self.open_items():
+                oldest.setdefault((r.workspace_id, r.type), r.id)  # rows come in id order
+        for i in opening:
             it = self.items[i]
-            if it.conversation_id:
-                continue
+            if not it.channel_id and it.channel_type:
+                found = oldest.get((it.workspace_id, it.channel_type))
+                if found is None:
+                    self.fail(i, Unprocessable(
+                        f"no '{it.channel_type}' channel is configured in this workspace",
+                        code="channel_not_configured",
+                    ))
+                    continue
+                it = self.items[i] = replace(it, channel_id=found)
             if not (it.channel_id and (it.contact_id or it.address)):
                 self.fail(i, Unprocessable("a conversation_id, or a contact and a channel, is required"))
                 continue
             channel = self.channels.get(it.channel_id)
-            if channel is None or channel.workspace_id != it.workspace_id:
+            if (channel is None or channel.workspace_id != it.workspace_id) and not it.channel_type:
                 self.fail(i, NotFound("channel not found"))
+            elif it.channel_type and (
+                channel is None or channel.workspace_id != it.workspace_id or channel.type != it.channel_type
+            ):
+                self.fail(i, Unprocessable(
+                    f"no '{it.channel_type}' channel {it.channel_id} in this workspace",
+                    code="channel_not_configured",
+                ))
 
     # 2. Recipients by address: the contact that owns it, or a new one (in bulk).
     async def _recipients(self) -> None:

@@ -6,10 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from chat.db import models as m
-from chat.db.engine import Database
 from chat.domain.channels import Registry
 from chat.domain.enums import AuthorType, Direction
 from chat.domain.errors import Unprocessable
@@ -44,48 +40,21 @@ class Sender:
 
     def __init__(
         self,
-        db: Database,
         conversations: Conversations,
         registry: Registry,
     ) -> None:
-        self.db = db
         self.conversations = conversations
         # A type is sendable when it has a way out: the socket fan-out or a connector.
         self.registry = registry
 
     async def send(self, workspace_id: str, req: SendRequest) -> list[Posted]:
-        channel_id = await self._channel(workspace_id, req)
-        batch = self._messages(workspace_id, channel_id, req)
+        # Whether the channel exists and can send is the write path's rule (one place).
+        batch = self._messages(workspace_id, req)
         if len(batch) == 1:
             return [await self.conversations.post_message(batch[0])]
         return await self.conversations.post_messages(batch)
 
-    async def _channel(self, workspace_id: str, req: SendRequest) -> str:
-        query = select(m.Channel.id).where(
-            m.Channel.workspace_id == workspace_id, m.Channel.type == req.channel_type
-        )
-        if req.channel_id:
-            query = query.where(m.Channel.id == req.channel_id)
-        async with self.db.read() as session:
-            channel_id = await session.scalar(query.order_by(m.Channel.id).limit(1))
-        if channel_id is None and req.channel_id:
-            raise Unprocessable(
-                f"no '{req.channel_type}' channel {req.channel_id} in this workspace",
-                code="channel_not_configured",
-            )
-        if channel_id is None:
-            raise Unprocessable(
-                f"no '{req.channel_type}' channel is configured in this workspace",
-                code="channel_not_configured",
-            )
-        if not self.registry.spec(req.channel_type).sendable:
-            raise Unprocessable(
-                f"sending on '{req.channel_type}' is not available yet",
-                code="channel_not_supported",
-            )
-        return channel_id
-
-    def _messages(self, workspace_id: str, channel_id: str, req: SendRequest) -> list[NewMessage]:
+    def _messages(self, workspace_id: str, req: SendRequest) -> list[NewMessage]:
         many = len(req.recipients) > 1
         batch: list[NewMessage] = []
         problems: list[dict[str, Any]] = []
@@ -110,7 +79,8 @@ class Sender:
                     author_id=req.author_id,
                     contact_id=rcpt.contact_id,
                     address=address,
-                    channel_id=channel_id,
+                    channel_id=req.channel_id,
+                    channel_type=req.channel_type,
                     substitutions=rcpt.substitutions or {},
                     client_message_id=cmid,
                     correlation_id=rcpt.correlation_id,

@@ -1,0 +1,206 @@
+"""The unified send measured from outside: ``POST /v1/messages`` against a real
+``parley serve`` on one core, the load from another.
+
+    .venv/bin/python bench/sends.py [--db sqlite|pg] [--seconds 10] [--baseline REV] [--write docs/benchmarks.md]
+
+Two scenarios, each a closed loop (the next request after the previous answer):
+- ``single``: 64 clients, one recipient per request, addresses from a pool of 1,000
+  (after the first round every address is a known contact);
+- ``batch``: 4 clients, 1,000 recipients per request, every address new (each becomes a
+  new contact, identity and conversation).
+
+With ``--baseline REV`` the same scenarios run first against a checkout of REV (a git
+worktree in a temporary folder), so both figures come from one run on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import platform
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN = os.environ.get("PARLEY_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pin(core: int) -> list[str]:
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+class Server:
+    """``parley serve`` from the checkout ``root``, on core 0, with its own database."""
+
+    def __init__(self, root: Path, db: str) -> None:
+        self.root = root
+        self.port = free_port()
+        self.tmp = Path(tempfile.mkdtemp(prefix="parley-bench-"))
+        self.pg_name = f"parley_bench_{secrets.token_hex(4)}" if db == "pg" else None
+        url = (
+            f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.pg_name}"
+            if self.pg_name else f"sqlite+aiosqlite:///{self.tmp}/bench.db"
+        )
+        self.env = {
+            **os.environ,
+            "PARLEY_DATABASE_URL": url,
+            "PARLEY_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+            # A policy, not the subject: the limiter would cap what is measured.
+            "PARLEY_API_RATE_PER_SECOND": "1000000",
+            "PARLEY_API_RATE_BURST": "1000000",
+            "PYTHONPATH": str(root),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str) -> Any:
+        out = subprocess.run(
+            [sys.executable, "-m", "chat.cli", *args], cwd=self.root, env=self.env,
+            check=True, capture_output=True, timeout=120,
+        )
+        return json.loads(out.stdout)
+
+    async def start(self) -> str:
+        if self.pg_name:
+            subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {self.pg_name}"], check=True)
+        subprocess.run([sys.executable, "-m", "chat.cli", "migrate"], cwd=self.root, env=self.env,
+                       check=True, capture_output=True, timeout=120)
+        keys = self.cli("workspace", "create", "bench")
+        self.proc = subprocess.Popen(
+            [*pin(0), sys.executable, "-m", "chat.cli", "serve", "--port", str(self.port)],
+            cwd=self.root, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                try:
+                    async with http.get(f"http://127.0.0.1:{self.port}/health") as r:
+                        if r.status == 200:
+                            return str(keys["api_key"])
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("parley serve did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        if self.pg_name:
+            subprocess.run(["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {self.pg_name}"], check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+async def closed_loop(
+    url: str, key: str, clients: int, seconds: float, body_for: Any, per_request: int
+) -> dict[str, float]:
+    accepted = [0]
+    errors = [0]
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
+
+        async def client(n: int) -> None:
+            for i in itertools.count():
+                if time.monotonic() >= deadline:
+                    return
+                started = time.monotonic()
+                async with http.post(f"{url}/v1/messages", data=body_for(n, i)) as r:
+                    await r.read()
+                    if r.status == 202:
+                        accepted[0] += per_request
+                        latencies.append(time.monotonic() - started)
+                    else:
+                        errors[0] += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(client(n) for n in range(clients)))
+        elapsed = time.monotonic() - started
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan")
+    return {"messages_per_s": accepted[0] / elapsed, "errors": errors[0], "p99_ms": p99}
+
+
+def single_body(n: int, i: int) -> bytes:
+    address = f"user-{(n * 7919 + i) % 1000}"
+    return json.dumps({"channel": "inapp", "to": {"address": address},
+                       "content": {"type": "text", "text": "Your code is 1234"}}).encode()
+
+
+def batch_body(n: int, i: int) -> bytes:
+    tag = secrets.token_hex(4)
+    to = [{"address": f"new-{tag}-{k}"} for k in range(1000)]
+    return json.dumps({"channel": "inapp", "to": to,
+                       "content": {"type": "text", "text": "Sale starts today"}}).encode()
+
+
+async def measure(root: Path, db: str, seconds: float) -> dict[str, dict[str, float]]:
+    server = Server(root, db)
+    try:
+        key = await server.start()
+        url = f"http://127.0.0.1:{server.port}"
+        await closed_loop(url, key, 64, 2, single_body, 1)  # warm up, and the pool's contacts
+        return {
+            "single": await closed_loop(url, key, 64, seconds, single_body, 1),
+            "batch": await closed_loop(url, key, 4, seconds, batch_body, 1000),
+        }
+    finally:
+        server.stop()
+
+
+def baseline_checkout(rev: str) -> Path:
+    where = Path(tempfile.mkdtemp(prefix="parley-baseline-")) / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), rev],
+                   check=True, capture_output=True)
+    return where
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", choices=["sqlite", "pg"], default="sqlite")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--baseline", help="a git revision to measure first, in the same run")
+    args = ap.parse_args(argv)
+    if (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})  # the load; the server gets core 0
+    results: dict[str, Any] = {}
+    if args.baseline:
+        tree = baseline_checkout(args.baseline)
+        try:
+            results["baseline " + args.baseline] = asyncio.run(measure(tree, args.db, args.seconds))
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    results["parley " + head] = asyncio.run(measure(ROOT, args.db, args.seconds))
+    print(f"# bench/sends.py --db {args.db} --seconds {args.seconds}; {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores; server on core 0, load on core 1")
+    print("| server | single sends/s | p99 ms | batch messages/s (1,000 new contacts each) | p99 ms |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, r in results.items():
+        s, b = r["single"], r["batch"]
+        print(f"| {name} | {s['messages_per_s']:,.0f} | {s['p99_ms']:.1f} | {b['messages_per_s']:,.0f} | {b['p99_ms']:.0f} |"
+              + (f" errors {s['errors']}/{b['errors']}" if s["errors"] or b["errors"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
