@@ -78,6 +78,7 @@ class Realtime:
             logger=False,
             engineio_logger=False,
         )
+        self.sio.eio.max_queued_bytes = settings.socket_max_queued_bytes
         self.audience = rooms.SocketAudience(
             self.sio,
             rasa_view=rasa.bot_messages,

@@ -199,35 +199,41 @@ async def test_packets_queued_while_polling_arrive_after_the_upgrade(
             await client.ws.close()
 
 
-async def test_a_device_that_stops_reading_holds_up_no_one(
-    live_server: LiveServer, customer: Any
-) -> None:
-    laptop = await customer("ada")
-    conv = (await laptop.send("hello"))["conversation_id"]
-
-    # The phone: the same contact on a raw websocket with a tiny receive buffer, which
-    # stops reading once connected, so the server's writes to it soon have to wait.
+async def stalled_device(live: LiveServer, external_id: str) -> tuple[Any, str]:
+    """A device of ``external_id`` on a raw websocket with a tiny receive buffer, which
+    stops reading once connected, so the server's writes to it soon have to wait; and
+    its Engine.IO sid."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", live_server.port))
+    sock.connect(("127.0.0.1", live.port))
     sock.setblocking(False)
     ws = await websockets.connect(
-        f"ws://127.0.0.1:{live_server.port}/socket.io/?EIO=4&transport=websocket",
+        f"ws://127.0.0.1:{live.port}/socket.io/?EIO=4&transport=websocket",
         sock=sock,
         max_queue=1,
     )
-    phone = RawClient(ws)
-    try:
-        assert (await phone.frame()).startswith("0{")
-        auth = {
-            "widget_key": live_server.workspace["widget_key"],
-            "user": {
-                "external_id": "ada",
-                "hmac": user_hmac(live_server.workspace["identity_secret"], "ada"),
-            },
-        }
-        await ws.send(f"40{NS},{json.dumps(auth)}")
+    opened = await RawClient(ws).frame()
+    assert opened.startswith("0{")
+    auth = {
+        "widget_key": live.workspace["widget_key"],
+        "user": {
+            "external_id": external_id,
+            "hmac": user_hmac(live.workspace["identity_secret"], external_id),
+        },
+    }
+    await ws.send(f"40{NS},{json.dumps(auth)}")
+    return ws, json.loads(opened[1:])["sid"]
 
+
+async def test_a_device_that_stops_reading_holds_up_no_one(
+    custom_server: Any, customer: Any
+) -> None:
+    # A cap above what this test queues: here the stalled device must stay connected.
+    live_server = await custom_server(socket_max_queued_bytes=64 * 1024 * 1024)
+    laptop = await customer("ada", server=live_server)
+    conv = (await laptop.send("hello"))["conversation_id"]
+    ws, _ = await stalled_device(live_server, "ada")
+    try:
         # About 7 MB of replies: more than the kernel buffers between server and phone.
         filler = "x" * 9_500
         loop = asyncio.get_running_loop()
@@ -249,5 +255,37 @@ async def test_a_device_that_stops_reading_holds_up_no_one(
         sockets = live_server.app.state.realtime.sio.eio.sockets.values()
         backlog = max(len(s._out) for s in sockets if isinstance(s, LeanSocket))
         assert backlog > 0, "the phone's writes never had to wait: the test proved nothing"
+    finally:
+        await ws.close()
+
+
+async def test_a_device_that_stops_reading_is_dropped_past_the_queue_cap(
+    custom_server: Any, customer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    cap = 256 * 1024
+    live = await custom_server(socket_max_queued_bytes=cap)
+    laptop = await customer("ada", server=live)
+    conv = (await laptop.send("hello"))["conversation_id"]
+    ws, sid = await stalled_device(live, "ada")
+    sockets = live.app.state.realtime.sio.eio.sockets
+    try:
+        filler = "x" * 9_500
+        # Up to 20 MB of replies, far past the kernel buffers and the cap; the stalled
+        # device must be gone long before, and its backlog never exceeds the cap.
+        sent = 0
+        while sid in sockets and sent < 2_000:
+            stalled = sockets[sid]
+            assert isinstance(stalled, LeanSocket)
+            assert stalled._queued <= cap
+            await asyncio.gather(
+                *(post_reply(live, conv, f"{sent + i} {filler}") for i in range(10))
+            )
+            sent += 10
+        assert sid not in sockets, "the device that stopped reading was never dropped"
+        assert any("does not read" in r.getMessage() for r in caplog.records)
+        # The laptop, which reads, got everything and is still connected.
+        last = await laptop.wait_for("message", has_text(f"{sent - 1} {filler}"), timeout=TIMEOUT)
+        assert last["conversation_id"] == conv
+        assert (await laptop.send("still here", conversation_id=conv))["seq"] == sent + 2
     finally:
         await ws.close()
