@@ -57,9 +57,12 @@ class AgentNamespace(GuardedNamespace):
             name=agent.name,
             role=agent.role,
         )
+        # Online first, then into the rooms: the agent's own coming online goes to the
+        # others only (it is in its greeting's ``presence``), so ``session`` is the first
+        # event this connection hears.
+        await services.presence.join(peer.person, sid)
         await self.enter_room(sid, rooms.agents(agent.workspace_id))
         await self.enter_room(sid, rooms.agent(agent.agent_id))
-        await services.presence.join(peer.person, sid)
         peer.greeting = (
             "session",
             {

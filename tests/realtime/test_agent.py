@@ -6,6 +6,7 @@ import pytest
 
 from parley_client import AckError
 from tests.realtime.conftest import TIMEOUT
+from tests.realtime.raw import AGENT, RawClient
 
 
 async def test_a_new_conversation_reaches_the_agents_before_its_first_message(customer, agent):
@@ -80,3 +81,18 @@ async def test_register_push_moves_a_token_to_its_new_owner(customer, live_serve
     eve_now = (await live_server.http.get(f"/v1/contacts/{eve.contact_id}")).json()
     assert push_tokens(ada_now) == []
     assert push_tokens(eve_now) == [("fcm", "device-token-1")]
+
+
+async def test_session_is_the_first_event_an_agent_hears(live_server, make_agent_token):
+    inbox = await RawClient.open(live_server, namespace=AGENT)
+    try:
+        await inbox.handshake(live_server, {"token": await make_agent_token()})
+        assert [name for name, _ in inbox.events][:1] == ["session"]
+        me = inbox.events[0][1]["agent"]["id"]
+        assert {"type": "agent", "id": me, "online": True} in inbox.events[0][1]["presence"]
+        # Nothing about itself came before or with it.
+        assert not [d for name, d in inbox.events if name == "presence" and d["id"] == me]
+        assert (await inbox.call("presence", {}))["ok"] is True
+        assert [name for name, _ in inbox.events] == ["session"]
+    finally:
+        await inbox.ws.close()

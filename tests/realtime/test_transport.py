@@ -18,8 +18,8 @@ from chat.realtime.engine import LeanSocket
 from parley_client import user_hmac
 from tests.conftest import LiveServer, clear_database
 from tests.realtime.conftest import TIMEOUT, has_text, post_reply
-
-NS = "/client"
+from tests.realtime.raw import CLIENT as NS
+from tests.realtime.raw import RawClient, auth_for
 
 
 @pytest.fixture
@@ -27,78 +27,6 @@ def db_url(sqlite_url: str) -> Iterator[str]:
     """The socket path under test is the same whatever the database: SQLite only."""
     yield sqlite_url
     clear_database(sqlite_url)
-
-
-def auth_for(live: LiveServer) -> dict[str, Any]:
-    external_id = f"raw-{uuid.uuid4().hex[:8]}"
-    return {
-        "widget_key": live.workspace["widget_key"],
-        "user": {
-            "external_id": external_id,
-            "hmac": user_hmac(live.workspace["identity_secret"], external_id),
-        },
-    }
-
-
-class RawClient:
-    """A Socket.IO client written out by hand, one websocket, ``/client`` only."""
-
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.acks: dict[int, Any] = {}
-        self.events: list[tuple[str, Any]] = []
-        self.next_id = 0
-        self.answer_pings = True
-
-    @classmethod
-    async def open(cls, live: LiveServer, *, upgrade_sid: str | None = None) -> RawClient:
-        query = "EIO=4&transport=websocket" + (f"&sid={upgrade_sid}" if upgrade_sid else "")
-        ws = await websockets.connect(f"ws://127.0.0.1:{live.port}/socket.io/?{query}")
-        return cls(ws)
-
-    async def handshake(self, live: LiveServer) -> None:
-        opened = await self.frame()
-        assert opened.startswith("0{") and "sid" in json.loads(opened[1:])
-        await self.ws.send(f"40{NS},{json.dumps(auth_for(live))}")
-        # The namespace's CONNECT answer first, then the session greeting.
-        answer = await self.frame()
-        assert answer.startswith(f"40{NS},") and "sid" in json.loads(answer[len(NS) + 3 :])
-        await self.until(lambda: any(name == "session" for name, _ in self.events))
-
-    async def frame(self) -> str:
-        data = await asyncio.wait_for(self.ws.recv(), TIMEOUT)
-        assert isinstance(data, str)
-        return data
-
-    def take(self, data: str) -> None:
-        """Files one incoming frame."""
-        if data == "2":
-            if self.answer_pings:
-                asyncio.get_running_loop().create_task(self.ws.send("3"))
-            return
-        prefix = f"43{NS},"  # an ack
-        if data.startswith(prefix):
-            rest = data[len(prefix) :]
-            digits = len(rest) - len(rest.lstrip("0123456789"))
-            self.acks[int(rest[:digits])] = json.loads(rest[digits:])[0]
-        elif data.startswith(f"42{NS},"):
-            name, *args = json.loads(data[len(f"42{NS},") :])
-            self.events.append((name, args[0] if args else None))
-
-    async def until(self, done: Any) -> None:
-        while not done():
-            self.take(await self.frame())
-
-    async def emit(self, event: str, payload: Any) -> int:
-        ack_id = self.next_id
-        self.next_id += 1
-        await self.ws.send(f"42{NS},{ack_id}{json.dumps([event, payload])}")
-        return ack_id
-
-    async def call(self, event: str, payload: Any) -> Any:
-        ack_id = await self.emit(event, payload)
-        await self.until(lambda: ack_id in self.acks)
-        return self.acks[ack_id]
 
 
 def text(body: str, conversation_id: str | None = None, **extra: Any) -> dict[str, Any]:
