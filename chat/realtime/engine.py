@@ -17,6 +17,12 @@ and replaces only the websocket loop:
   ``PARLEY_SOCKET_MAX_QUEUED_BYTES``) the client is too slow to keep up, and it is
   dropped, its backlog freed (it reconnects and resyncs, as after any drop). The
   long-polling queue has the same bound.
+
+``LeanSocketIOServer`` also takes care of Socket.IO packets that do not parse (not
+JSON, an event that is no list, an unknown packet type): python-socketio would log a
+traceback for each. Here each one costs the connection a token of its namespaces' rate
+limit; the first few of a connection are logged in one line each, the rest are counted
+silently, and a connection that keeps sending them is closed.
 """
 
 from __future__ import annotations
@@ -31,9 +37,17 @@ import socketio
 from engineio import packet
 from engineio.async_socket import AsyncSocket
 
+from chat.realtime.limits import TokenBucket
+
 log = logging.getLogger(__name__)
 
 _CLOSE = object()  # in the deque: close the websocket once what precedes is written
+
+# Malformed packets: how many of one connection are logged, and how many it may send
+# (a burst, refilled by one a minute) before it is closed. A working client sends none.
+MALFORMED_LOGGED = 3
+MALFORMED_BURST = 10
+MALFORMED_REFILL_PER_SECOND = 1 / 60
 
 
 class LeanSocket(AsyncSocket):
@@ -49,6 +63,8 @@ class LeanSocket(AsyncSocket):
         self._queued = 0  # bytes waiting in ``_out`` (or in the polling queue)
         self._wake: asyncio.Future[None] | None = None
         self._writing: asyncio.Task[None] | None = None
+        self.malformed = 0  # malformed packets received
+        self.strikes = TokenBucket(MALFORMED_REFILL_PER_SECOND, MALFORMED_BURST)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -245,7 +261,39 @@ class LeanEngineServer(engineio.AsyncServer):
 
 
 class LeanSocketIOServer(socketio.AsyncServer):
-    """python-socketio's ``AsyncServer`` on ``LeanEngineServer``."""
+    """python-socketio's ``AsyncServer`` on ``LeanEngineServer``, bounding what a client
+    that sends malformed packets costs."""
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return LeanEngineServer
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            # What python-socketio raises for a packet it cannot read (the handlers of
+            # well-formed events run in tasks of their own and never raise here).
+            await self._malformed(eio_sid, data, exc)
+
+    async def _malformed(self, eio_sid: str, data: Any, exc: Exception) -> None:
+        s = self.eio.sockets.get(eio_sid)
+        if not isinstance(s, LeanSocket) or s.closed:
+            return
+        s.malformed += 1
+        if s.malformed <= MALFORMED_LOGGED:
+            log.warning(
+                "%s: malformed packet #%d (%s: %s): %.60r%s", eio_sid, s.malformed,
+                type(exc).__name__, str(exc)[:80], data,
+                "; the next ones of this connection are not logged"
+                if s.malformed == MALFORMED_LOGGED else "",
+            )
+        for namespace, handler in self.namespace_handlers.items():
+            charge = getattr(handler, "charge", None)
+            sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+            if charge is not None and sid is not None:
+                charge(sid)
+        if not s.strikes.take():
+            log.warning(
+                "%s: closed after %d malformed packets", eio_sid, s.malformed
+            )
+            await self.eio.disconnect(eio_sid)

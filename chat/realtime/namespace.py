@@ -194,6 +194,12 @@ class GuardedNamespace(socketio.AsyncNamespace):
         except Exception:
             log.exception("cleanup after a %s connection failed", self.namespace)
 
+    def charge(self, sid: str) -> None:
+        """A malformed packet from ``sid``: it costs a token of the connection's rate limit."""
+        peer = self.peers.get(sid)
+        if peer is not None:
+            peer.bucket.take()
+
     def _reject_reserved(self, event: str, args: tuple[Any, ...]) -> Ack:
         return protocol.fail("unknown_event", f"'{event}' is reserved")
 

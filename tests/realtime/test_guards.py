@@ -1,7 +1,23 @@
 """Malformed events answer with error acks (or are ignored without one): never a crash,
-never a dropped connection."""
+never a dropped connection. Packets that do not even parse cost rate-limit tokens, are
+logged a few times per connection, and a connection that keeps sending them is closed."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import pytest
+import websockets
+
+from chat.realtime.engine import MALFORMED_LOGGED
+from tests.realtime.conftest import TIMEOUT
+from tests.realtime.raw import RawClient
+
+
+def text(body: str) -> dict:
+    return {"content": {"type": "text", "text": body}, "client_message_id": uuid.uuid4().hex}
 
 
 def error_code(ack) -> str | None:
@@ -83,3 +99,58 @@ async def test_malformed_agent_events_get_error_acks(agent, customer):
     for event, data in cases:
         assert error_code(await inbox.request(event, data)) == "invalid_payload", (event, data)
     assert (await inbox.send(conversation_id, "still fine"))["seq"] == 2
+
+
+# Socket.IO packets that do not parse: what python-socketio cannot decode at all.
+UNREADABLE = [
+    "42/client,not json",
+    "42/client,",
+    '42/client,{"an": "object"}',
+    "42/client,[]",
+    "43/client,[",
+    "49/client,[]",
+    "4x",
+]
+
+
+async def test_unreadable_packets_cost_rate_limit_tokens(custom_server):
+    live = await custom_server(socket_rate_per_second=0.001, socket_rate_burst=5)
+    raw = await RawClient.open(live)
+    try:
+        await raw.handshake(live)
+        for frame in UNREADABLE[:4]:
+            await raw.ws.send(frame)
+        ack = await raw.call("typing", {"conversation_id": "cnv_x", "typing": True})
+        assert error_code(ack) == "not_found", ack  # the fifth token: a real answer
+        ack = await raw.call("typing", {"conversation_id": "cnv_x", "typing": True})
+        assert error_code(ack) == "rate_limited", ack
+    finally:
+        await raw.ws.close()
+
+
+async def test_a_flood_of_unreadable_packets_is_logged_a_few_times_and_closed(
+    live_server, caplog
+):
+    caplog.set_level(logging.INFO)
+    raw = await RawClient.open(live_server)
+    await raw.handshake(live_server)
+    caplog.clear()
+    sent = 0
+    with pytest.raises(websockets.ConnectionClosed):
+        for sent in range(10_000):
+            await raw.ws.send(UNREADABLE[sent % len(UNREADABLE)])
+        async with asyncio.timeout(TIMEOUT):
+            while True:  # the server closes it: until then, read what comes
+                raw.take(await raw.ws.recv())
+    assert sent < 10_000 or raw.ws.close_code is not None
+    records = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [r for r in records if r.exc_info], "no tracebacks for a client's bad packets"
+    assert len(records) <= MALFORMED_LOGGED + 1, [r.getMessage() for r in records]
+    assert any("closed after" in r.getMessage() for r in records)
+    # Other connections are unaffected.
+    other = await RawClient.open(live_server)
+    try:
+        await other.handshake(live_server)
+        assert (await other.call("message", text("fine")))["ok"] is True
+    finally:
+        await other.ws.close()
