@@ -37,6 +37,7 @@ from chat.db.engine import Database
 from chat.domain.enums import ChannelType
 from chat.domain.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from chat.domain.ids import new_id
+from chat.domain.text import NUL_MESSAGE, nul_at
 from chat.security import identity_hmac, read_token, sign_token
 from chat.services.identities import contact_at, contact_for_address, identity_at
 from chat.services.views import conversation_view, identity_view
@@ -239,6 +240,8 @@ def _identity(creds: Credentials, identity_secret: str) -> _Identity | None:
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"bad user_token: {exc}", code="invalid_user_token") from exc
+        if nul_at(claims) is not None:
+            raise Unauthorized(f"bad user_token: {NUL_MESSAGE}", code="invalid_user_token")
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > 200:
             raise Unauthorized(
