@@ -61,7 +61,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
         db=db,
         bus=bus,
         workspaces=Workspaces(db),
-        agents=Agents(db, secret_key, settings.agent_token_ttl_seconds),
+        agents=Agents(db, secret_key, settings.agent_token_ttl_seconds, bus),
         conversations=conversations,
         messages=Messages(db, bus),
         sender=Sender(conversations, sendable={ChannelType.INAPP.value}),
