@@ -54,7 +54,9 @@ def agent_view(a: m.Agent) -> dict[str, Any]:
 
 
 class Agents:
-    def __init__(self, db: Database, secret_key: str, token_ttl: int, bus: Bus | None = None) -> None:
+    def __init__(
+        self, db: Database, secret_key: str, token_ttl: int, bus: Bus | None = None
+    ) -> None:
         self.db = db
         self.secret_key = secret_key
         self.token_ttl = token_ttl

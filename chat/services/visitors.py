@@ -9,7 +9,12 @@
   external id, ``exp`` required) identify a user: the contact with that external id,
   created on first sight with an ``inapp`` identity whose address is the external id.
 - ``session`` (a token from an earlier sign-in) resumes the same contact, identified
-  or anonymous; with none of these the visitor is a new anonymous contact.
+  or anonymous; with none of these the visitor is a new anonymous visitor.
+
+An anonymous visitor is not a contact yet: it gets the id its contact will have, and
+the contact is created when the visitor first writes (``become_contact``), so visitors
+who only look never fill the contacts or the inbox. Its session token says so
+(``anon``) and brings back the same id until then, and the contact after.
 
 Any credential that is given and wrong refuses the sign-in.
 
@@ -67,11 +72,18 @@ class Credentials:
 @dataclass(frozen=True)
 class Visitor:
     workspace_id: str
-    contact_id: str
+    contact_id: str  # for an anonymous visitor, the id its contact will have
     channel_id: str  # the in-app channel new conversations open on
     external_id: str | None
     session: str  # a fresh session token
     conversations: list[dict[str, Any]] = field(default_factory=list)
+    known: bool = True  # False: anonymous, no contact yet (``become_contact`` makes one)
+
+
+@dataclass(frozen=True)
+class _Resumed:
+    contact_id: str
+    anonymous: bool  # the token was issued before the visitor became a contact
 
 
 @dataclass(frozen=True)
@@ -109,29 +121,79 @@ class Visitors:
         ws, channel = await self._widget(creds.widget_key, creds.origin)
         resumed = self._session_contact(creds.session, ws.id) if creds.session else None
         identity = _identity(creds, ws.identity_secret)
+        if identity is None and (resumed is None or resumed.anonymous):
+            return await self._anonymous(ws.id, channel.id, resumed)
+        return await self._identified(
+            ws.id, channel.id, identity, resumed.contact_id if resumed else None
+        )
+
+    async def _anonymous(
+        self, workspace_id: str, channel_id: str, resumed: _Resumed | None
+    ) -> Visitor:
+        """A visitor without identity: no write, unless it wrote before (then it is a contact)."""
+        if resumed is not None:
+            async with self.db.read() as session:
+                contact = await session.get(m.Contact, resumed.contact_id)
+                if contact is not None and contact.workspace_id == workspace_id:
+                    conversations = await _conversations(session, workspace_id, contact.id)
+                    token = self._token(contact.id, workspace_id, anonymous=False)
+                    return Visitor(
+                        workspace_id, contact.id, channel_id, contact.external_id, token,
+                        conversations,
+                    )
+        contact_id = resumed.contact_id if resumed is not None else new_id("ct")
+        token = self._token(contact_id, workspace_id, anonymous=True)
+        return Visitor(workspace_id, contact_id, channel_id, None, token, [], known=False)
+
+    async def become_contact(self, workspace_id: str, contact_id: str) -> None:
+        """Makes the anonymous visitor ``contact_id`` a contact (nothing if it is one)."""
+        for attempt in (1, 2):  # two tabs of one visitor may write first at once
+            try:
+                async with self.db.write() as session:
+                    if await session.get(m.Contact, contact_id) is None:
+                        session.add(
+                            m.Contact(id=contact_id, workspace_id=workspace_id, attributes={})
+                        )
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+    async def exists(self, workspace_id: str, contact_id: str) -> bool:
+        """Whether the contact is (still) there."""
+        async with self.db.read() as session:
+            contact = await session.get(m.Contact, contact_id)
+        return contact is not None and contact.workspace_id == workspace_id
+
+    def _token(self, contact_id: str, workspace_id: str, *, anonymous: bool) -> str:
+        claims: dict[str, Any] = {"kind": SESSION_KIND, "sub": contact_id, "ws": workspace_id}
+        if anonymous:
+            claims["anon"] = True
+        return sign_token(self.secret_key, claims, self.session_ttl)
+
+    async def _identified(
+        self, ws_id: str, channel_id: str, identity: _Identity | None, resumed: str | None
+    ) -> Visitor:
+        """An identified visitor, or one whose session names a contact."""
         # Most connects are returning visitors: a read finds them without taking the
         # write path (on SQLite, the single writer).
         async with self.db.read() as session:
-            contact = await _known_contact(session, ws.id, identity, resumed)
+            contact = await _known_contact(session, ws_id, identity, resumed)
             if contact is not None:
-                conversations = await _conversations(session, ws.id, contact.id)
+                conversations = await _conversations(session, ws_id, contact.id)
         for attempt in (1, 2):  # a concurrent first sign-in of the same user may win the insert
             if contact is not None:
                 break
             try:
                 async with self.db.write() as session:
-                    contact = await _contact(session, ws.id, identity, resumed)
-                    conversations = await _conversations(session, ws.id, contact.id)
+                    contact = await _contact(session, ws_id, identity, resumed)
+                    conversations = await _conversations(session, ws_id, contact.id)
             except IntegrityError:
                 if attempt == 2:
                     raise
         assert contact is not None
-        token = sign_token(
-            self.secret_key,
-            {"kind": SESSION_KIND, "sub": contact.id, "ws": ws.id},
-            self.session_ttl,
-        )
-        return Visitor(ws.id, contact.id, channel.id, contact.external_id, token, conversations)
+        token = self._token(contact.id, ws_id, anonymous=False)
+        return Visitor(ws_id, contact.id, channel_id, contact.external_id, token, conversations)
 
     async def rasa_session(self, workspace_id: str, session_id: str) -> RasaSession:
         """The contact behind a Rasa widget's session id (created on first sight) and the
@@ -191,11 +253,11 @@ class Visitors:
             raise Forbidden("this page's origin may not use this widget", code="origin_not_allowed")
         return ws, channel
 
-    def _session_contact(self, token: str, workspace_id: str) -> str:
+    def _session_contact(self, token: str, workspace_id: str) -> _Resumed:
         claims = read_token(self.secret_key, token, SESSION_KIND)
         if claims is None or claims.get("ws") != workspace_id or not claims.get("sub"):
             raise Unauthorized("the session is invalid or expired", code="invalid_session")
-        return str(claims["sub"])
+        return _Resumed(str(claims["sub"]), claims.get("anon") is True)
 
 
 def origin_allowed(origin: str | None, allowed: Any) -> bool:
@@ -310,15 +372,11 @@ async def _contact(
         if identity.email and not contact.email:
             contact.email = identity.email
         return contact
-    if resumed is not None:
-        known = await session.get(m.Contact, resumed)
-        if known is None or known.workspace_id != workspace_id:
-            raise Unauthorized("the session's contact no longer exists", code="invalid_session")
-        return known
-    contact = m.Contact(id=new_id("ct"), workspace_id=workspace_id, attributes={})
-    session.add(contact)
-    await session.flush()
-    return contact
+    assert resumed is not None  # anonymous visitors are no contacts (``Visitors._anonymous``)
+    known = await session.get(m.Contact, resumed)
+    if known is None or known.workspace_id != workspace_id:
+        raise Unauthorized("the session's contact no longer exists", code="invalid_session")
+    return known
 
 
 def _inapp_conversations(workspace_id: str, contact_id: str) -> Select[Any]:
