@@ -22,12 +22,13 @@ Widgets written for Rasa (``/rasa``) have no credentials but the widget key: ``w
 checks the key and the page's origin, and ``rasa_session`` maps the session id the
 widget chose to a contact (an ``inapp`` identity ``rasa:<session_id>``) and the
 session's latest in-app conversation. Knowing a session id is being that visitor, as
-in Rasa itself.
+in Rasa itself. As on ``/client``, the contact is created when the session first writes.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import hmac
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,8 +96,10 @@ class Widget:
 @dataclass(frozen=True)
 class RasaSession:
     session_id: str
+    # The session's contact; before the session writes, the id its contact will get.
     contact_id: str
     conversation_id: str | None  # the session's latest in-app conversation, if any yet
+    known: bool = True  # False: the session has not written yet, so it is no contact
 
 
 @dataclass(frozen=True)
@@ -195,21 +198,30 @@ class Visitors:
         token = self._token(contact.id, ws_id, anonymous=False)
         return Visitor(ws_id, contact.id, channel_id, contact.external_id, token, conversations)
 
-    async def rasa_session(self, workspace_id: str, session_id: str) -> RasaSession:
-        """The contact behind a Rasa widget's session id (created on first sight) and the
-        session's latest in-app conversation."""
+    async def rasa_session(
+        self, workspace_id: str, session_id: str, *, create: bool = False
+    ) -> RasaSession:
+        """The contact behind a Rasa widget's session id (created if ``create``: when the
+        session writes) and the session's latest in-app conversation."""
         address = RASA_ADDRESS_PREFIX + session_id
         async with self.db.read() as session:
             contact = await contact_at(session, workspace_id, ChannelType.INAPP.value, address)
             if contact is not None:
                 latest = await _latest_conversation(session, workspace_id, contact.id)
                 return RasaSession(session_id, contact.id, latest)
+        # Every socket of the session, in any process, must agree on the id before the
+        # contact exists (its sockets share the contact's room): so it is derived.
+        promised = rasa_contact_id(workspace_id, session_id)
+        if not create:
+            return RasaSession(session_id, promised, None, known=False)
         for attempt in (1, 2):  # two sockets may bring a new session id at once
             try:
                 async with self.db.write() as session:
-                    contact = await contact_for_address(
+                    contact = await contact_at(
                         session, workspace_id, ChannelType.INAPP.value, address
                     )
+                    if contact is None:
+                        contact = await _rasa_contact(session, workspace_id, promised, address)
                     latest = await _latest_conversation(session, workspace_id, contact.id)
                     return RasaSession(session_id, contact.id, latest)
             except IntegrityError:
@@ -258,6 +270,33 @@ class Visitors:
         if claims is None or claims.get("ws") != workspace_id or not claims.get("sub"):
             raise Unauthorized("the session is invalid or expired", code="invalid_session")
         return _Resumed(str(claims["sub"]), claims.get("anon") is True)
+
+
+def rasa_contact_id(workspace_id: str, session_id: str) -> str:
+    """The id a Rasa session's contact gets: like ``new_id``'s ids, but from the session."""
+    digest = hashlib.sha256(f"{workspace_id}\n{session_id}".encode()).hexdigest()
+    return f"ct_{digest[:24]}"
+
+
+async def _rasa_contact(
+    session: AsyncSession, workspace_id: str, contact_id: str, address: str
+) -> m.Contact:
+    contact = await session.get(m.Contact, contact_id)
+    if contact is None:
+        contact = m.Contact(id=contact_id, workspace_id=workspace_id, attributes={})
+        session.add(contact)
+        await session.flush()
+    session.add(
+        m.ContactIdentity(
+            id=new_id("idn"),
+            workspace_id=workspace_id,
+            contact_id=contact.id,
+            channel_type=ChannelType.INAPP.value,
+            address=address,
+        )
+    )
+    await session.flush()
+    return contact
 
 
 def origin_allowed(origin: str | None, allowed: Any) -> bool:
