@@ -97,6 +97,9 @@ class LeanSocket(AsyncSocket):
             self.sid, limit,
         )
         self._out.clear()
+        while not self.queue.empty():  # the long-polling backlog
+            self.queue.get_nowait()
+            self.queue.task_done()
         self._queued = 0
         if self._writing is not None:
             self._writing.cancel()  # it may be stuck on a full TCP buffer

@@ -217,3 +217,31 @@ async def test_a_device_that_stops_reading_is_dropped_past_the_queue_cap(
         assert (await laptop.send("still here", conversation_id=conv))["seq"] == sent + 2
     finally:
         await ws.close()
+
+
+async def test_a_long_polling_client_that_stops_polling_is_dropped_past_the_queue_cap(
+    custom_server: Any, customer: Any
+) -> None:
+    cap = 64 * 1024
+    live = await custom_server(socket_max_queued_bytes=cap)
+    laptop = await customer("ada", server=live)
+    conv = (await laptop.send("hello"))["conversation_id"]
+    base = f"http://127.0.0.1:{live.port}/socket.io/?EIO=4&transport=polling"
+    auth = {**auth_for(live), "user": laptop.user}
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        sid = json.loads((await http.get(base)).text[1:])["sid"]
+        posted = await http.post(f"{base}&sid={sid}", content=f"40{NS},{json.dumps(auth)}")
+        assert posted.status_code == 200
+    # It never polls again: what the server has for it waits in its polling queue.
+    stalled = live.app.state.realtime.sio.eio.sockets[sid]
+    assert isinstance(stalled, LeanSocket)
+    filler = "x" * 9_500
+    sent = 0
+    while not stalled.closed and sent < 200:
+        assert stalled._queued <= cap
+        await post_reply(live, conv, f"{sent} {filler}")
+        sent += 1
+    assert stalled.closed, "the client that stopped polling was never dropped"
+    assert stalled.queue.empty(), "its backlog is freed"
+    assert sent * len(filler) < 4 * cap, "dropped long after the cap"
+    await laptop.wait_for("message", has_text(f"{sent - 1} {filler}"), timeout=TIMEOUT)
