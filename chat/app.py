@@ -91,7 +91,7 @@ async def build_services(
         db=db,
         bus=bus,
         workspaces=Workspaces(db),
-        agents=Agents(db, secret_key, settings.agent_token_ttl_seconds),
+        agents=Agents(db, secret_key, settings.agent_token_ttl_seconds, bus),
         conversations=conversations,
         messages=Messages(db, bus),
         sender=Sender(conversations, registry),

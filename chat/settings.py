@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # Largest Engine.IO frame; a bigger one closes the connection, so keep it well above
     # socket_max_payload_bytes (which answers an oversize event with an error ack).
     socket_max_frame_bytes: int = 1024 * 1024
+    # Bytes that may wait to go out to one socket; a client that reads slower than it is
+    # written to (a stalled device, a hostile reader) is dropped past this, so it cannot
+    # make the server hold its backlog without limit. It reconnects and resyncs.
+    socket_max_queued_bytes: int = 4 * 1024 * 1024
     # Engine.IO heartbeat: keep the interval below any proxy's idle timeout.
     socket_ping_interval_seconds: float = 25.0
     socket_ping_timeout_seconds: float = 20.0

@@ -60,6 +60,8 @@ class ParleyClient(Connection):
         self.user = user
         self.user_token = user_token
         self.session: str | None = session
+        # From the ``session`` greeting. For an anonymous visitor that has not written yet,
+        # the id its contact will get with the first message (there is no contact before).
         self.contact_id: str | None = None
         self.conversations: dict[str, dict[str, Any]] = {}
         self.auto_delivered = auto_delivered

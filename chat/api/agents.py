@@ -105,8 +105,9 @@ async def create_agent(ctx: Ctx) -> Any:
     access="admin", body=AgentPatch, response=AgentOut,
 )
 async def patch_agent(ctx: Ctx) -> Any:
-    """A deactivated agent can no longer log in, and its tokens stop working at once; a
-    role change applies to tokens already issued."""
+    """A deactivated agent can no longer log in, its tokens stop working at once and its
+    open inbox sockets are closed (in every server process); a role change applies to
+    tokens already issued."""
     body: AgentPatch = ctx.body
     if not body.model_fields_set:
         raise Unprocessable("nothing to change: give name, role, active or password")
@@ -128,6 +129,21 @@ async def login(ctx: Ctx) -> Any:
     client = ctx.request.client
     await ctx.services.throttle.login(client.host if client else "unknown", body.email)
     return await ctx.services.agents.login(body.email, body.password, body.workspace_id)
+
+
+@router.route(
+    "POST", "/v1/auth/logout", summary="Log the agent behind the token out", status=204,
+    errors=(403,),
+)
+async def logout(ctx: Ctx) -> Any:
+    """The token stops working at once, for REST and sockets: the sockets opened with it
+    are closed, in every server process. Other tokens of the agent (other devices) go
+    on working. 403 ``agent_token_required`` for an API key."""
+    assert ctx.principal is not None
+    if ctx.principal.token is None:
+        raise Forbidden("an API key is no agent; revoke it instead", code="agent_token_required")
+    await ctx.services.agents.logout(ctx.principal.token)
+    return Reply(None, 204)
 
 
 @router.route(

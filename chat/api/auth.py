@@ -19,6 +19,7 @@ class Principal:
     kind: str  # "api_key" | "agent"
     agent_id: str | None = None
     role: str = "admin"
+    token: str | None = None  # an agent's token, which logging out revokes
 
     @property
     def is_admin(self) -> bool:
@@ -44,4 +45,4 @@ async def authenticate(request: Request, services: Services) -> Principal:
     agent = await services.agents.from_token(token)
     if agent is None:
         raise Unauthorized("invalid or expired token", code="invalid_token")
-    return Principal(agent.workspace_id, "agent", agent.agent_id, agent.role)
+    return Principal(agent.workspace_id, "agent", agent.agent_id, agent.role, token)

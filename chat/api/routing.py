@@ -26,6 +26,7 @@ from chat.domain.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
+from chat.domain.text import NUL, NUL_MESSAGE, nul_at
 from chat.services.container import Services
 
 Access = Literal["public", "workspace", "admin"]
@@ -125,9 +126,33 @@ async def read_json(request: Request, limit: int) -> Any:
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaType("send the body as application/json")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except ValueError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}", code="invalid_json") from exc
+    # JSON can carry a NUL only as the escape \u0000 (a raw one is invalid JSON).
+    if b"\\u0000" in raw:
+        refuse_nul(nul_at(body))
+    return body
+
+
+def refuse_nul(where: list[str | int] | None) -> None:
+    """422 ``invalid_character`` naming the field, when ``where`` found a NUL."""
+    if where is not None:
+        raise Unprocessable(
+            NUL_MESSAGE,
+            code="invalid_character",
+            details=[{"loc": where, "msg": NUL_MESSAGE, "type": "invalid_character"}],
+        )
+
+
+def _check_params(request: Request) -> None:
+    """Path ids and query values with a NUL are refused before anything looks them up."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and NUL in value:
+            refuse_nul([name])
+    for name, value in request.query_params.multi_items():
+        if NUL in name or NUL in value:
+            refuse_nul([name])
 
 
 def validate(model: type[BaseModel], data: Any) -> Any:
@@ -140,6 +165,7 @@ def validate(model: type[BaseModel], data: Any) -> Any:
 def _wrap(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         services: Services = request.app.state.services
+        _check_params(request)
         principal = None
         if ep.access != "public":
             principal = await authenticate(request, services)

@@ -76,6 +76,17 @@ class Agent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RevokedToken(Base):
+    """An agent token logged out before it expired (by its ``jti``); kept until it would
+    have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(_fk("workspaces.id"), index=True)
+    agent_id: Mapped[str] = mapped_column(_fk("agents.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Contact(Base):
     __tablename__ = "contacts"
     __table_args__ = (

@@ -1,7 +1,8 @@
 """``/agent``: the agent inbox.
 
-A connection signs in with an agent token, joins its workspace's agents room and its
-own agent room, and is greeted with ``session``. An agent only ever reaches its own
+A connection signs in with an agent token, joins its workspace's agents room, its own
+agent room and its token's room, and is greeted with ``session``. Deactivating the
+agent or logging the token out closes it (``chat.listeners.realtime_eviction``). An agent only ever reaches its own
 workspace: every service call carries the token's workspace id.
 """
 
@@ -58,9 +59,18 @@ class AgentNamespace(GuardedNamespace):
             name=agent.name,
             role=agent.role,
         )
+        # Online first, then into the rooms: the agent's own coming online goes to the
+        # others only (it is in its greeting's ``presence``), so ``session`` is the first
+        # event this connection hears.
+        await services.presence.join(peer.person, sid)
         await self.enter_room(sid, rooms.agents(agent.workspace_id))
         await self.enter_room(sid, rooms.agent(agent.agent_id))
-        await services.presence.join(peer.person, sid)
+        await self.enter_room(sid, rooms.agent_token(agent.token_id))
+        if await services.agents.from_token(given.token) is None:
+            # Deactivated or logged out while this connect was under way, before its
+            # sockets could be closed: it was in none of the rooms then.
+            await services.presence.leave(peer.person, sid)
+            raise refuse("invalid_token", "the agent token is invalid or expired")
         peer.greeting = (
             "session",
             {

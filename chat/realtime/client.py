@@ -4,16 +4,23 @@ A connection signs in as a contact (see ``chat.services.visitors``), joins the
 contact's room (all of the contact's devices and tabs) and is greeted with
 ``session``. Everything it does goes through the services as that contact, inside
 that contact's conversations only.
+
+An anonymous visitor is no contact until its first ``message`` (or ``register_push``)
+makes it one; until then it has the id its contact will have, no conversations, and
+is not online for the agents. Deleting the contact closes its connections; an event
+of one that outlived the deletion answers ``contact_deleted`` and closes it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from chat.domain.enums import AuthorType, Direction, MessageStatus
+from chat.domain.errors import NotFound, ParleyError
 from chat.realtime import protocol, rooms
 from chat.realtime.namespace import Ack, GuardedNamespace, Peer, handles, refuse
 from chat.realtime.protocol import ClientMessage, Receipt, RegisterPush, Resync, Typing, ok
@@ -27,6 +34,8 @@ from chat.services.visitors import Credentials, UserClaim
 class ClientPeer(Peer):
     contact_id: str = ""
     channel_id: str = ""
+    known: bool = True  # False: an anonymous visitor that is no contact yet
+    becoming: asyncio.Task[None] | None = None  # making it one, awaited by every event
 
     @property
     def person(self) -> Person:
@@ -60,6 +69,7 @@ class ClientNamespace(GuardedNamespace):
             **self.new_peer(sid, visitor.workspace_id),
             contact_id=visitor.contact_id,
             channel_id=visitor.channel_id,
+            known=visitor.known,
         )
         await self.enter_room(sid, rooms.contact(visitor.contact_id))
         peer.greeting = (
@@ -71,15 +81,44 @@ class ClientNamespace(GuardedNamespace):
                 "conversations": visitor.conversations,
             },
         )
-        await services.presence.join(peer.person, sid)
+        if peer.known:
+            await services.presence.join(peer.person, sid)
         return peer
 
     async def leave(self, peer: Peer) -> None:
         assert isinstance(peer, ClientPeer)
         await self.holder.get().presence.leave(peer.person, peer.sid)
 
+    async def gone(self, peer: Peer) -> ParleyError | None:
+        assert isinstance(peer, ClientPeer)
+        if peer.known and not await self.holder.get().visitors.exists(
+            peer.workspace_id, peer.contact_id
+        ):
+            return NotFound("this contact was deleted", code="contact_deleted")
+        return None
+
+    async def _become_contact(self, peer: ClientPeer) -> None:
+        """The anonymous visitor's first write makes it a contact, once: every event that
+        comes meanwhile waits for the same task, and they resume in the order they came."""
+        if peer.becoming is None:
+            peer.becoming = asyncio.get_running_loop().create_task(self._make_contact(peer))
+        try:
+            await peer.becoming
+        except Exception:
+            peer.becoming = None  # the next event tries again
+            raise
+
+    async def _make_contact(self, peer: ClientPeer) -> None:
+        services = self.holder.get()
+        await services.visitors.become_contact(peer.workspace_id, peer.contact_id)
+        peer.known = True
+        if peer.sid in self.peers:
+            await services.presence.join(peer.person, peer.sid)
+
     @handles("message", ClientMessage)
     async def on_message(self, peer: ClientPeer, p: ClientMessage) -> Ack:
+        if not peer.known:
+            await self._become_contact(peer)
         # No await comes before the post is queued, so one socket's messages are
         # stored in the order it sent them.
         posted = await self.holder.get().conversations.post_message(
@@ -144,6 +183,8 @@ class ClientNamespace(GuardedNamespace):
 
     @handles("register_push", RegisterPush)
     async def on_register_push(self, peer: ClientPeer, p: RegisterPush) -> Ack:
+        if not peer.known:
+            await self._become_contact(peer)
         identity = await self.holder.get().visitors.register_push(
             peer.workspace_id, peer.contact_id, p.channel_type, p.token
         )

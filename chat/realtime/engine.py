@@ -12,7 +12,17 @@ and replaces only the websocket loop:
   which closes the websocket and so ends the reader;
 * outgoing frames go to a deque that the socket's writer task empties in order; an emit
   never waits for the network, and a socket whose TCP buffer is full makes only its own
-  writer wait, never the code that emitted to it.
+  writer wait, never the code that emitted to it;
+* what waits for one client is bounded: past ``max_queued_bytes`` (the setting
+  ``PARLEY_SOCKET_MAX_QUEUED_BYTES``) the client is too slow to keep up, and it is
+  dropped, its backlog freed (it reconnects and resyncs, as after any drop). The
+  long-polling queue has the same bound.
+
+``LeanSocketIOServer`` also takes care of Socket.IO packets that do not parse (not
+JSON, an event that is no list, an unknown packet type): python-socketio would log a
+traceback for each. Here each one costs the connection a token of its namespaces' rate
+limit; the first few of a connection are logged in one line each, the rest are counted
+silently, and a connection that keeps sending them is closed.
 """
 
 from __future__ import annotations
@@ -27,9 +37,17 @@ import socketio
 from engineio import packet
 from engineio.async_socket import AsyncSocket
 
+from chat.realtime.limits import TokenBucket
+
 log = logging.getLogger(__name__)
 
 _CLOSE = object()  # in the deque: close the websocket once what precedes is written
+
+# Malformed packets: how many of one connection are logged, and how many it may send
+# (a burst, refilled by one a minute) before it is closed. A working client sends none.
+MALFORMED_LOGGED = 3
+MALFORMED_BURST = 10
+MALFORMED_REFILL_PER_SECOND = 1 / 60
 
 
 class LeanSocket(AsyncSocket):
@@ -42,18 +60,53 @@ class LeanSocket(AsyncSocket):
         super().__init__(server, sid)
         self.ws: Any = None  # python-engineio's ASGI websocket wrapper, once upgraded
         self._out: deque[Any] = deque()
+        self._queued = 0  # bytes waiting in ``_out`` (or in the polling queue)
         self._wake: asyncio.Future[None] | None = None
+        self._writing: asyncio.Task[None] | None = None
+        self.malformed = 0  # malformed packets received
+        self.strikes = TokenBucket(MALFORMED_REFILL_PER_SECOND, MALFORMED_BURST)
 
     # -- sending -------------------------------------------------------------------------
 
     async def send(self, pkt: Any) -> None:
         if self.ws is None:  # long-polling, or still upgrading
+            if self.closed:
+                return
+            if self.queue.empty():  # a poll took everything queued so far
+                self._queued = 0
+            if not await self._room_for(len(pkt.encode(b64=True))):
+                return
             await super().send(pkt)
             return
         if self.closed or not await self.check_ping_timeout():
             return
-        self._out.append(pkt.encode())
+        frame = pkt.encode()
+        if not await self._room_for(len(frame)):
+            return
+        self._out.append(frame)
         self._kick()
+
+    async def _room_for(self, size: int) -> bool:
+        """Counts ``size`` more bytes waiting for this client; past the cap, drops it."""
+        self._queued += size
+        limit: int = self.server.max_queued_bytes
+        if self._queued <= limit:
+            return True
+        log.warning(
+            "%s: dropped: more than %d bytes waiting for a client that does not read",
+            self.sid, limit,
+        )
+        self._out.clear()
+        while not self.queue.empty():  # the long-polling backlog
+            self.queue.get_nowait()
+            self.queue.task_done()
+        self._queued = 0
+        if self._writing is not None:
+            self._writing.cancel()  # it may be stuck on a full TCP buffer
+        await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
+        if self.ws is not None:
+            self.server.start_background_task(self.ws.close)
+        return False
 
     async def close(
         self, wait: bool = True, abort: bool = False, reason: Any = None
@@ -82,6 +135,7 @@ class LeanSocket(AsyncSocket):
                 self._out.clear()
                 await self.ws.close()
                 return
+            self._queued -= len(frame)
             await self.ws.send(frame)
 
     # -- receiving -----------------------------------------------------------------------
@@ -93,7 +147,7 @@ class LeanSocket(AsyncSocket):
         self.upgrading = False
         self._adopt_polling_queue()
         self.ws = ws
-        writer = asyncio.ensure_future(self._writer())
+        writer = self._writing = asyncio.ensure_future(self._writer())
         try:
             await self._read(ws)
         finally:
@@ -156,13 +210,17 @@ class LeanSocket(AsyncSocket):
             pkt = self.queue.get_nowait()
             self.queue.task_done()
             if pkt is not None and pkt.packet_type != packet.NOOP:
-                self._out.append(pkt.encode())
+                frame = pkt.encode()
+                self._out.append(frame)
+                self._queued += len(frame)
 
 
 class LeanEngineServer(engineio.AsyncServer):
     """python-engineio's server whose sockets are ``LeanSocket``s."""
 
     start_service_task: bool
+    # Bytes that may wait for one slow client before it is dropped (set by the server).
+    max_queued_bytes: int = 4 * 1024 * 1024
 
     async def _handle_connect(
         self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
@@ -206,7 +264,39 @@ class LeanEngineServer(engineio.AsyncServer):
 
 
 class LeanSocketIOServer(socketio.AsyncServer):
-    """python-socketio's ``AsyncServer`` on ``LeanEngineServer``."""
+    """python-socketio's ``AsyncServer`` on ``LeanEngineServer``, bounding what a client
+    that sends malformed packets costs."""
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return LeanEngineServer
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            # What python-socketio raises for a packet it cannot read (the handlers of
+            # well-formed events run in tasks of their own and never raise here).
+            await self._malformed(eio_sid, data, exc)
+
+    async def _malformed(self, eio_sid: str, data: Any, exc: Exception) -> None:
+        s = self.eio.sockets.get(eio_sid)
+        if not isinstance(s, LeanSocket) or s.closed:
+            return
+        s.malformed += 1
+        if s.malformed <= MALFORMED_LOGGED:
+            log.warning(
+                "%s: malformed packet #%d (%s: %s): %.60r%s", eio_sid, s.malformed,
+                type(exc).__name__, str(exc)[:80], data,
+                "; the next ones of this connection are not logged"
+                if s.malformed == MALFORMED_LOGGED else "",
+            )
+        for namespace, handler in self.namespace_handlers.items():
+            charge = getattr(handler, "charge", None)
+            sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+            if charge is not None and sid is not None:
+                charge(sid)
+        if not s.strikes.take():
+            log.warning(
+                "%s: closed after %d malformed packets", eio_sid, s.malformed
+            )
+            await self.eio.disconnect(eio_sid)

@@ -7,7 +7,8 @@ A subclass authenticates a connection into a ``Peer`` and declares its events wi
 2. checks the event is known (``unknown_event``) and its size (``payload_too_large``),
 3. validates the payload (``invalid_payload``),
 4. runs the handler, turning a service error into its code and anything unexpected
-   into ``internal_error``.
+   into ``internal_error`` (or, when who the connection speaks for is gone, into the
+   namespace's error for that, closing the connection).
 
 The handler's return value is the ack; a client that asked for none gets nothing.
 No event, however malformed, raises out of here or drops the connection.
@@ -120,7 +121,7 @@ class GuardedNamespace(socketio.AsyncNamespace):
         self.settings = settings
         self.audience = audience
         self.peers: dict[str, Peer] = {}
-        self._greetings: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- what subclasses provide -----------------------------------------------------
 
@@ -131,6 +132,11 @@ class GuardedNamespace(socketio.AsyncNamespace):
 
     async def leave(self, peer: Peer) -> None:
         """Clean up after a connection that ended."""
+
+    async def gone(self, peer: Peer) -> ParleyError | None:
+        """After a handler failed unexpectedly: the error to answer if who the connection
+        speaks for is gone (the connection is then closed), else None."""
+        return None
 
     def new_peer(self, sid: str, workspace_id: str) -> dict[str, Any]:
         """The guard fields of a new peer, from the settings."""
@@ -179,8 +185,8 @@ class GuardedNamespace(socketio.AsyncNamespace):
             event, data = peer.greeting
             peer.greeting = None
             task = asyncio.get_running_loop().create_task(self.emit(event, data, to=sid))
-            self._greetings.add(task)
-            task.add_done_callback(self._greetings.discard)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return True
 
     async def _disconnect(self, sid: str) -> None:
@@ -193,6 +199,12 @@ class GuardedNamespace(socketio.AsyncNamespace):
             pass  # the app is stopping: nothing left to tell
         except Exception:
             log.exception("cleanup after a %s connection failed", self.namespace)
+
+    def charge(self, sid: str) -> None:
+        """A malformed packet from ``sid``: it costs a token of the connection's rate limit."""
+        peer = self.peers.get(sid)
+        if peer is not None:
+            peer.bucket.take()
 
     def _reject_reserved(self, event: str, args: tuple[Any, ...]) -> Ack:
         return protocol.fail("unknown_event", f"'{event}' is reserved")
@@ -226,5 +238,22 @@ class GuardedNamespace(socketio.AsyncNamespace):
         except ParleyError as exc:
             return protocol.fail(exc.code, exc.message)
         except Exception:
+            gone = await self._gone(peer)
+            if gone is not None:
+                return protocol.fail(gone.code, gone.message)
             log.exception("%s %s failed", self.namespace, event)
             return protocol.fail("internal_error", "the server failed to handle this event")
+
+    async def _gone(self, peer: Peer) -> ParleyError | None:
+        try:
+            gone = await self.gone(peer)
+        except Exception:
+            log.exception("checking a failed %s connection", self.namespace)
+            return None
+        if gone is not None:
+            # Closed once the answer is out (python-socketio sends the ack right after
+            # this returns, before a task started now runs).
+            task = asyncio.get_running_loop().create_task(self.disconnect(peer.sid))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return gone

@@ -2,7 +2,8 @@
 
 Every ack is ``{"ok": true, ...}`` or ``{"ok": false, "error": {"code", "message"}}``.
 Payload fields are strict (a ``"5"`` is not a seq, a ``1`` is not a bool) and unknown
-keys are ignored, so a newer SDK still talks to an older server.
+keys are ignored, so a newer SDK still talks to an older server. No string anywhere in a
+payload or in connect credentials may hold a NUL character (``chat.domain.text``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from pydantic import (
     StrictStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from chat.domain.channels import REGISTRY
 from chat.domain.content import Content
 from chat.domain.enums import ConversationStatus
+from chat.domain.text import NUL_MESSAGE, nul_at
 
 Id = Field(min_length=1, max_length=80)
 ClientMessageId = Field(min_length=1, max_length=200)
@@ -31,6 +34,15 @@ Seq = Field(ge=0, le=2**53)
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        where = nul_at(data)
+        if where is not None:
+            at = ".".join(str(p) for p in where)
+            raise ValueError(f"{at}: {NUL_MESSAGE}" if at else NUL_MESSAGE)
+        return data
 
 
 # -- /client -------------------------------------------------------------------------

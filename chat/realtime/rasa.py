@@ -16,7 +16,9 @@ on) or in the connect ``auth``; the in-app channel's ``allowed_origins`` apply a
 its latest in-app conversation, so agents, bots and history work as for ``/client``; a
 user message without a session id speaks for the socket's session, or for a session
 named by the socket id (Rasa without ``session_persistence``). The sockets of a session
-share a room, so replies reach them from any process.
+share a room, so replies reach them from any process. A session that never writes is
+no contact (the first ``user_uttered`` makes it one), so widgets that only open the
+page fill neither the contacts nor the inbox.
 """
 
 from __future__ import annotations
@@ -83,18 +85,18 @@ class RasaNamespace(GuardedNamespace):
 
     async def leave(self, peer: Peer) -> None:
         assert isinstance(peer, RasaPeer)
-        if peer.session is not None:
+        if peer.session is not None and peer.session.known:
             await self.holder.get().presence.leave(_person(peer, peer.session), peer.sid)
 
     @handles("session_request", SessionRequest)
     async def on_session_request(self, peer: RasaPeer, p: SessionRequest) -> Ack:
-        session = await self._session(peer, p.session_id or uuid.uuid4().hex)
+        session = await self._session(peer, p.session_id or uuid.uuid4().hex, create=False)
         await self.emit(SESSION_CONFIRM, session.session_id, to=peer.sid)
         return ok(session_id=session.session_id)
 
     @handles("user_uttered", UserUttered)
     async def on_user_uttered(self, peer: RasaPeer, p: UserUttered) -> Ack:
-        session = await self._session(peer, p.session_id or None)
+        session = await self._session(peer, p.session_id or None, create=True)
         # Nothing awaits between a known session and the queued post, so one socket's
         # messages are stored in the order it sent them.
         posted = await self.holder.get().conversations.post_message(
@@ -118,39 +120,58 @@ class RasaNamespace(GuardedNamespace):
             seq=posted.message["seq"],
         )
 
-    async def _session(self, peer: RasaPeer, session_id: str | None) -> RasaSession:
+    async def _session(
+        self, peer: RasaPeer, session_id: str | None, *, create: bool
+    ) -> RasaSession:
         """The socket's session, switched to ``session_id`` if that names another one
-        (None: the current session, else one named by the socket id, as Rasa does). The
-        socket joins the session's room and is online as its contact."""
+        (None: the current session, else one named by the socket id, as Rasa does), and
+        made a contact if ``create``. The socket is in the room of the session's contact
+        (or of the contact it will be), and online as that contact once it is one."""
         current = peer.session
-        if peer.queued == 0 and current is not None and session_id in (None, current.session_id):
+        if peer.queued == 0 and _fits(current, session_id, create):
+            assert current is not None
             return current  # the common case: no await
         peer.queued += 1
         try:
-            return await self._switch(peer, session_id)
+            return await self._switch(peer, session_id, create)
         finally:
             peer.queued -= 1
 
-    async def _switch(self, peer: RasaPeer, session_id: str | None) -> RasaSession:
+    async def _switch(self, peer: RasaPeer, session_id: str | None, create: bool) -> RasaSession:
         async with peer.switching:  # later events of the socket wait for the switch
             before = peer.session
-            if before is not None and session_id in (None, before.session_id):
+            if _fits(before, session_id, create):
+                assert before is not None
                 return before
-            session_id = session_id or peer.sid
+            session_id = session_id or (before.session_id if before else peer.sid)
             services = self.holder.get()
-            session = await services.visitors.rasa_session(peer.workspace_id, session_id)
+            session = await services.visitors.rasa_session(
+                peer.workspace_id, session_id, create=create
+            )
             if session.conversation_id:
                 peer.conversations.setdefault(session_id, session.conversation_id)
-            if before is None or before.contact_id != session.contact_id:
+            same = before is not None and before.contact_id == session.contact_id
+            if not same:
                 if before is not None:
                     await self.leave_room(peer.sid, rooms.rasa_session(before.contact_id))
-                    await services.presence.leave(_person(peer, before), peer.sid)
+                    if before.known:
+                        await services.presence.leave(_person(peer, before), peer.sid)
                 await self.enter_room(peer.sid, rooms.rasa_session(session.contact_id))
+            if session.known and not (same and before is not None and before.known):
                 await services.presence.join(_person(peer, session), peer.sid)
                 if peer.sid not in self.peers:  # it disconnected meanwhile
                     await services.presence.leave(_person(peer, session), peer.sid)
             peer.session = session  # last: the fast path above must not overtake
             return session
+
+
+def _fits(current: RasaSession | None, session_id: str | None, create: bool) -> bool:
+    """Whether the socket's current session serves an event naming ``session_id``."""
+    return (
+        current is not None
+        and session_id in (None, current.session_id)
+        and (current.known or not create)
+    )
 
 
 def _person(peer: Peer, session: RasaSession) -> Person:

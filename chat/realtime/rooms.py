@@ -1,8 +1,9 @@
 """Namespace and room names, the only place they are spelled, and the audience that uses them.
 
 A contact's devices and tabs share one room in ``/client``; the agents of a workspace
-share one room in ``/agent``, and each agent also has a room of its own tabs. The
-sockets of a Rasa widget session share one room in ``/rasa``.
+share one room in ``/agent``, each agent also has a room of its own tabs, and the tabs
+opened with one agent token another (closed when it logs out). The sockets of a Rasa
+widget session share one room in ``/rasa``.
 Ids are globally unique, so a room name needs no workspace prefix to stay apart.
 """
 
@@ -29,6 +30,11 @@ def agents(workspace_id: str) -> str:
 
 def agent(agent_id: str) -> str:
     return f"agent:{agent_id}"
+
+
+def agent_token(token_id: str) -> str:
+    """The ``/agent`` sockets opened with the token whose ``jti`` is ``token_id``."""
+    return f"token:{token_id}"
 
 
 def rasa_session(contact_id: str) -> str:

@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 import socketio
 from starlette.types import ASGIApp
 
+from chat.listeners.realtime_eviction import RealtimeEviction
 from chat.listeners.realtime_fanout import RealtimeFanout
 from chat.realtime import rasa, rooms
 from chat.realtime.agent import AgentNamespace
 from chat.realtime.client import ClientNamespace
 from chat.realtime.engine import LeanSocketIOServer
+from chat.realtime.eviction import EvictingRedisManager, SocketDoors
 from chat.realtime.namespace import GuardedNamespace, Holder
 from chat.realtime.wire import JsonPacket
 from chat.settings import Settings
@@ -61,7 +63,7 @@ class Realtime:
         self.settings = settings
         self.holder = Holder()
         manager = (
-            socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel)
+            EvictingRedisManager(settings.redis_url, channel=settings.redis_channel)
             if settings.redis_url
             else None
         )
@@ -78,6 +80,7 @@ class Realtime:
             logger=False,
             engineio_logger=False,
         )
+        self.sio.eio.max_queued_bytes = settings.socket_max_queued_bytes
         self.audience = rooms.SocketAudience(
             self.sio,
             rasa_view=rasa.bot_messages,
@@ -97,6 +100,7 @@ class Realtime:
 
     async def start(self, services: Services) -> None:
         services.bus.subscribe(RealtimeFanout(self.audience, services.directory))
+        services.bus.subscribe(RealtimeEviction(SocketDoors(self.sio)))
         await services.presence.start()
         self.holder.services = services
 

@@ -1,15 +1,24 @@
-"""Agents: people answering in the inbox, and their login."""
+"""Agents: people answering in the inbox, their login and logout.
+
+An agent token names its agent (``sub``), workspace (``ws``) and itself (``jti``). It
+works while it is unexpired, not logged out (``revoked_tokens``) and its agent active.
+Deactivating an agent publishes ``agent.deactivated`` and logging out publishes
+``agent.signed_out``, so the real-time side closes the sockets they opened, in every
+process.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from chat.bus import Bus, DomainEvent
 from chat.db import models as m
 from chat.db.engine import Database
 from chat.domain.enums import AgentRole
@@ -19,6 +28,9 @@ from chat.security import hash_password, read_token, sign_token, verify_password
 from chat.services.views import iso
 
 _DUMMY_HASH = hash_password("not a real password")
+TOKEN_KIND = "agent"
+DEACTIVATED = "agent.deactivated"  # {"agent_id"}
+SIGNED_OUT = "agent.signed_out"  # {"agent_id", "token_id"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,7 @@ class AgentIdentity:
     workspace_id: str
     role: str
     name: str
+    token_id: str  # the token's ``jti``: logging out revokes it
 
 
 def agent_view(a: m.Agent) -> dict[str, Any]:
@@ -41,10 +54,13 @@ def agent_view(a: m.Agent) -> dict[str, Any]:
 
 
 class Agents:
-    def __init__(self, db: Database, secret_key: str, token_ttl: int) -> None:
+    def __init__(
+        self, db: Database, secret_key: str, token_ttl: int, bus: Bus | None = None
+    ) -> None:
         self.db = db
         self.secret_key = secret_key
         self.token_ttl = token_ttl
+        self.bus = bus or Bus()
 
     async def create(
         self,
@@ -92,12 +108,16 @@ class Agents:
             agent = await session.get(m.Agent, agent_id)
             if agent is None or agent.workspace_id != workspace_id:
                 raise NotFound("agent not found")
+            deactivated = agent.active and changes.get("active") is False
             for key in ("name", "role", "active"):
                 if key in changes:
                     setattr(agent, key, changes[key])
             if changes.get("password"):
                 agent.password_hash = await asyncio.to_thread(hash_password, changes["password"])
-            return agent_view(agent)
+            view = agent_view(agent)
+        if deactivated:
+            await self.bus.publish([DomainEvent(DEACTIVATED, workspace_id, {"agent_id": agent_id})])
+        return view
 
     async def login(self, email: str, password: str, workspace_id: str | None) -> dict[str, Any]:
         async with self.db.read() as session:
@@ -121,17 +141,64 @@ class Agents:
         agent = matches[0]
         token = sign_token(
             self.secret_key,
-            {"kind": "agent", "sub": agent.id, "ws": agent.workspace_id, "role": agent.role},
+            {
+                "kind": TOKEN_KIND,
+                "sub": agent.id,
+                "ws": agent.workspace_id,
+                "role": agent.role,
+                "jti": new_id("tok"),
+            },
             self.token_ttl,
         )
         return {"token": token, "agent": agent_view(agent), "workspace_id": agent.workspace_id}
 
     async def from_token(self, token: str) -> AgentIdentity | None:
-        claims = read_token(self.secret_key, token, "agent")
-        if claims is None:
-            return None
+        """The agent behind a token that is ours, unexpired, not logged out, of an active
+        agent; else None."""
+        claims = read_token(self.secret_key, token, TOKEN_KIND)
+        if claims is None or not isinstance(claims.get("jti"), str):
+            return None  # tokens without an id predate logout and are no longer taken
         async with self.db.read() as session:
             agent = await session.get(m.Agent, claims["sub"])
-        if agent is None or not agent.active or agent.workspace_id != claims.get("ws"):
+            revoked = await session.get(m.RevokedToken, claims["jti"])
+        if (
+            agent is None
+            or revoked is not None
+            or not agent.active
+            or agent.workspace_id != claims.get("ws")
+        ):
             return None
-        return AgentIdentity(agent.id, agent.workspace_id, agent.role, agent.name)
+        return AgentIdentity(agent.id, agent.workspace_id, agent.role, agent.name, claims["jti"])
+
+    async def logout(self, token: str) -> None:
+        """Revokes ``token`` for good; its sockets are closed (``agent.signed_out``)."""
+        claims = read_token(self.secret_key, token, TOKEN_KIND)
+        if claims is None or not isinstance(claims.get("jti"), str):
+            return
+        now = datetime.now(UTC)
+        try:
+            async with self.db.write() as session:
+                # Tokens that expired need no row any more.
+                await session.execute(
+                    delete(m.RevokedToken).where(m.RevokedToken.expires_at < now)
+                )
+                if await session.get(m.RevokedToken, claims["jti"]) is None:
+                    session.add(
+                        m.RevokedToken(
+                            jti=claims["jti"],
+                            workspace_id=claims["ws"],
+                            agent_id=claims["sub"],
+                            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+                        )
+                    )
+        except IntegrityError:
+            pass  # the same token logged out twice at once: revoked either way
+        await self.bus.publish(
+            [
+                DomainEvent(
+                    SIGNED_OUT,
+                    str(claims["ws"]),
+                    {"agent_id": claims["sub"], "token_id": claims["jti"]},
+                )
+            ]
+        )

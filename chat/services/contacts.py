@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.bus import Bus
+from chat.bus import Bus, DomainEvent
 from chat.db import models as m
 from chat.db.engine import Database
 from chat.domain.channels import REGISTRY
@@ -46,6 +46,8 @@ _ISO_3166 = """
 """
 COUNTRIES = frozenset(_ISO_3166.split())
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
+
+DELETED = "contact.deleted"  # {"contact_id"}: its open connections are closed
 
 # Profile columns a caller may set; ``attributes`` and identities have their own rules.
 PROFILE_FIELDS = (
@@ -192,7 +194,8 @@ class Contacts:
             return contact_view(contact, await _identities(session, contact.id))
 
     async def delete(self, workspace_id: str, contact_id: str) -> None:
-        """Removes the contact; its identities, conversations and events go with it."""
+        """Removes the contact; its identities, conversations and events go with it, and
+        its open connections are closed (``contact.deleted``)."""
         async with self.db.write() as session:
             gone = await session.execute(
                 delete(m.Contact).where(
@@ -201,6 +204,7 @@ class Contacts:
             )
             if not gone.rowcount:  # type: ignore[attr-defined]
                 raise NotFound("contact not found")
+        await self.bus.publish([DomainEvent(DELETED, workspace_id, {"contact_id": contact_id})])
 
     async def add_identity(
         self, workspace_id: str, contact_id: str, ident: NewIdentity

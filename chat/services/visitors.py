@@ -9,7 +9,12 @@
   external id, ``exp`` required) identify a user: the contact with that external id,
   created on first sight with an ``inapp`` identity whose address is the external id.
 - ``session`` (a token from an earlier sign-in) resumes the same contact, identified
-  or anonymous; with none of these the visitor is a new anonymous contact.
+  or anonymous; with none of these the visitor is a new anonymous visitor.
+
+An anonymous visitor is not a contact yet: it gets the id its contact will have, and
+the contact is created when the visitor first writes (``become_contact``), so visitors
+who only look never fill the contacts or the inbox. Its session token says so
+(``anon``) and brings back the same id until then, and the contact after.
 
 Any credential that is given and wrong refuses the sign-in.
 
@@ -17,12 +22,13 @@ Widgets written for Rasa (``/rasa``) have no credentials but the widget key: ``w
 checks the key and the page's origin, and ``rasa_session`` maps the session id the
 widget chose to a contact (an ``inapp`` identity ``rasa:<session_id>``) and the
 session's latest in-app conversation. Knowing a session id is being that visitor, as
-in Rasa itself.
+in Rasa itself. As on ``/client``, the contact is created when the session first writes.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import hmac
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +43,7 @@ from chat.db.engine import Database
 from chat.domain.channels import INAPP, REGISTRY
 from chat.domain.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from chat.domain.ids import new_id
+from chat.domain.text import NUL_MESSAGE, nul_at
 from chat.security import identity_hmac, read_token, sign_token
 from chat.services.identities import contact_at, contact_for_address, identity_at
 from chat.services.views import conversation_view, identity_view
@@ -65,11 +72,18 @@ class Credentials:
 @dataclass(frozen=True)
 class Visitor:
     workspace_id: str
-    contact_id: str
+    contact_id: str  # for an anonymous visitor, the id its contact will have
     channel_id: str  # the in-app channel new conversations open on
     external_id: str | None
     session: str  # a fresh session token
     conversations: list[dict[str, Any]] = field(default_factory=list)
+    known: bool = True  # False: anonymous, no contact yet (``become_contact`` makes one)
+
+
+@dataclass(frozen=True)
+class _Resumed:
+    contact_id: str
+    anonymous: bool  # the token was issued before the visitor became a contact
 
 
 @dataclass(frozen=True)
@@ -81,8 +95,10 @@ class Widget:
 @dataclass(frozen=True)
 class RasaSession:
     session_id: str
+    # The session's contact; before the session writes, the id its contact will get.
     contact_id: str
     conversation_id: str | None  # the session's latest in-app conversation, if any yet
+    known: bool = True  # False: the session has not written yet, so it is no contact
 
 
 @dataclass(frozen=True)
@@ -107,45 +123,104 @@ class Visitors:
         ws, channel = await self._widget(creds.widget_key, creds.origin)
         resumed = self._session_contact(creds.session, ws.id) if creds.session else None
         identity = _identity(creds, ws.identity_secret)
+        if identity is None and (resumed is None or resumed.anonymous):
+            return await self._anonymous(ws.id, channel.id, resumed)
+        return await self._identified(
+            ws.id, channel.id, identity, resumed.contact_id if resumed else None
+        )
+
+    async def _anonymous(
+        self, workspace_id: str, channel_id: str, resumed: _Resumed | None
+    ) -> Visitor:
+        """A visitor without identity: no write, unless it wrote before (then it is a contact)."""
+        if resumed is not None:
+            async with self.db.read() as session:
+                contact = await session.get(m.Contact, resumed.contact_id)
+                if contact is not None and contact.workspace_id == workspace_id:
+                    conversations = await _conversations(session, workspace_id, contact.id)
+                    token = self._token(contact.id, workspace_id, anonymous=False)
+                    return Visitor(
+                        workspace_id, contact.id, channel_id, contact.external_id, token,
+                        conversations,
+                    )
+        contact_id = resumed.contact_id if resumed is not None else new_id("ct")
+        token = self._token(contact_id, workspace_id, anonymous=True)
+        return Visitor(workspace_id, contact_id, channel_id, None, token, [], known=False)
+
+    async def become_contact(self, workspace_id: str, contact_id: str) -> None:
+        """Makes the anonymous visitor ``contact_id`` a contact (nothing if it is one)."""
+        for attempt in (1, 2):  # two tabs of one visitor may write first at once
+            try:
+                async with self.db.write() as session:
+                    if await session.get(m.Contact, contact_id) is None:
+                        session.add(
+                            m.Contact(id=contact_id, workspace_id=workspace_id, attributes={})
+                        )
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+    async def exists(self, workspace_id: str, contact_id: str) -> bool:
+        """Whether the contact is (still) there."""
+        async with self.db.read() as session:
+            contact = await session.get(m.Contact, contact_id)
+        return contact is not None and contact.workspace_id == workspace_id
+
+    def _token(self, contact_id: str, workspace_id: str, *, anonymous: bool) -> str:
+        claims: dict[str, Any] = {"kind": SESSION_KIND, "sub": contact_id, "ws": workspace_id}
+        if anonymous:
+            claims["anon"] = True
+        return sign_token(self.secret_key, claims, self.session_ttl)
+
+    async def _identified(
+        self, ws_id: str, channel_id: str, identity: _Identity | None, resumed: str | None
+    ) -> Visitor:
+        """An identified visitor, or one whose session names a contact."""
         # Most connects are returning visitors: a read finds them without taking the
         # write path (on SQLite, the single writer).
         async with self.db.read() as session:
-            contact = await _known_contact(session, ws.id, identity, resumed)
+            contact = await _known_contact(session, ws_id, identity, resumed)
             if contact is not None:
-                conversations = await _conversations(session, ws.id, contact.id)
+                conversations = await _conversations(session, ws_id, contact.id)
         for attempt in (1, 2):  # a concurrent first sign-in of the same user may win the insert
             if contact is not None:
                 break
             try:
                 async with self.db.write() as session:
-                    contact = await _contact(session, ws.id, identity, resumed)
-                    conversations = await _conversations(session, ws.id, contact.id)
+                    contact = await _contact(session, ws_id, identity, resumed)
+                    conversations = await _conversations(session, ws_id, contact.id)
             except IntegrityError:
                 if attempt == 2:
                     raise
         assert contact is not None
-        token = sign_token(
-            self.secret_key,
-            {"kind": SESSION_KIND, "sub": contact.id, "ws": ws.id},
-            self.session_ttl,
-        )
-        return Visitor(ws.id, contact.id, channel.id, contact.external_id, token, conversations)
+        token = self._token(contact.id, ws_id, anonymous=False)
+        return Visitor(ws_id, contact.id, channel_id, contact.external_id, token, conversations)
 
-    async def rasa_session(self, workspace_id: str, session_id: str) -> RasaSession:
-        """The contact behind a Rasa widget's session id (created on first sight) and the
-        session's latest in-app conversation."""
+    async def rasa_session(
+        self, workspace_id: str, session_id: str, *, create: bool = False
+    ) -> RasaSession:
+        """The contact behind a Rasa widget's session id (created if ``create``: when the
+        session writes) and the session's latest in-app conversation."""
         address = RASA_ADDRESS_PREFIX + session_id
         async with self.db.read() as session:
             contact = await contact_at(session, workspace_id, INAPP, address)
             if contact is not None:
                 latest = await _latest_conversation(session, workspace_id, contact.id)
                 return RasaSession(session_id, contact.id, latest)
+        # Every socket of the session, in any process, must agree on the id before the
+        # contact exists (its sockets share the contact's room): so it is derived.
+        promised = rasa_contact_id(workspace_id, session_id)
+        if not create:
+            return RasaSession(session_id, promised, None, known=False)
         for attempt in (1, 2):  # two sockets may bring a new session id at once
             try:
                 async with self.db.write() as session:
-                    contact = await contact_for_address(
+                    contact = await contact_at(
                         session, workspace_id, INAPP, address
                     )
+                    if contact is None:
+                        contact = await _rasa_contact(session, workspace_id, promised, address)
                     latest = await _latest_conversation(session, workspace_id, contact.id)
                     return RasaSession(session_id, contact.id, latest)
             except IntegrityError:
@@ -195,11 +270,38 @@ class Visitors:
             raise Forbidden("this page's origin may not use this widget", code="origin_not_allowed")
         return ws, channel
 
-    def _session_contact(self, token: str, workspace_id: str) -> str:
+    def _session_contact(self, token: str, workspace_id: str) -> _Resumed:
         claims = read_token(self.secret_key, token, SESSION_KIND)
         if claims is None or claims.get("ws") != workspace_id or not claims.get("sub"):
             raise Unauthorized("the session is invalid or expired", code="invalid_session")
-        return str(claims["sub"])
+        return _Resumed(str(claims["sub"]), claims.get("anon") is True)
+
+
+def rasa_contact_id(workspace_id: str, session_id: str) -> str:
+    """The id a Rasa session's contact gets: like ``new_id``'s ids, but from the session."""
+    digest = hashlib.sha256(f"{workspace_id}\n{session_id}".encode()).hexdigest()
+    return f"ct_{digest[:24]}"
+
+
+async def _rasa_contact(
+    session: AsyncSession, workspace_id: str, contact_id: str, address: str
+) -> m.Contact:
+    contact = await session.get(m.Contact, contact_id)
+    if contact is None:
+        contact = m.Contact(id=contact_id, workspace_id=workspace_id, attributes={})
+        session.add(contact)
+        await session.flush()
+    session.add(
+        m.ContactIdentity(
+            id=new_id("idn"),
+            workspace_id=workspace_id,
+            contact_id=contact.id,
+            channel_type=INAPP,
+            address=address,
+        )
+    )
+    await session.flush()
+    return contact
 
 
 def origin_allowed(origin: str | None, allowed: Any) -> bool:
@@ -244,6 +346,8 @@ def _identity(creds: Credentials, identity_secret: str) -> _Identity | None:
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"bad user_token: {exc}", code="invalid_user_token") from exc
+        if nul_at(claims) is not None:
+            raise Unauthorized(f"bad user_token: {NUL_MESSAGE}", code="invalid_user_token")
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > 200:
             raise Unauthorized(
@@ -312,15 +416,11 @@ async def _contact(
         if identity.email and not contact.email:
             contact.email = identity.email
         return contact
-    if resumed is not None:
-        known = await session.get(m.Contact, resumed)
-        if known is None or known.workspace_id != workspace_id:
-            raise Unauthorized("the session's contact no longer exists", code="invalid_session")
-        return known
-    contact = m.Contact(id=new_id("ct"), workspace_id=workspace_id, attributes={})
-    session.add(contact)
-    await session.flush()
-    return contact
+    assert resumed is not None  # anonymous visitors are no contacts (``Visitors._anonymous``)
+    known = await session.get(m.Contact, resumed)
+    if known is None or known.workspace_id != workspace_id:
+        raise Unauthorized("the session's contact no longer exists", code="invalid_session")
+    return known
 
 
 def _inapp_conversations(workspace_id: str, contact_id: str) -> Select[Any]:

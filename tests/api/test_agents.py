@@ -131,10 +131,15 @@ async def test_expired_and_forged_tokens_are_401(
     api: httpx.AsyncClient, client: httpx.AsyncClient, services: Any, workspace: dict[str, str]
 ) -> None:
     agent = await add_agent(api, role="admin")
-    claims = {"kind": "agent", "sub": agent["id"], "ws": workspace["workspace_id"], "role": "admin"}
+    claims = {
+        "kind": "agent", "sub": agent["id"], "ws": workspace["workspace_id"], "role": "admin",
+        "jti": "tok_test",
+    }
     expired = sign_token(services.secret_key, claims, ttl_seconds=-60)
     forged = sign_token("not-the-server-secret-but-long-enough-0123456789", claims, 3600)
-    for token in (expired, forged, "not-a-jwt"):
+    # A token without an id (from before logout existed) cannot be revoked: refused.
+    unnamed = sign_token(services.secret_key, {**claims, "jti": None}, 3600)
+    for token in (expired, forged, unnamed, "not-a-jwt"):
         r = await client.get("/v1/agents", headers={"Authorization": f"Bearer {token}"})
         assert_error(r, 401, "invalid_token")
     # The same claims signed with the server's key, unexpired, are accepted.
@@ -179,6 +184,29 @@ async def test_a_deactivated_agent_can_neither_log_in_nor_use_its_token(
 
     await api.patch(f"/v1/agents/{agent['id']}", json={"active": True})
     assert (await client.get("/v1/conversations", headers=auth)).status_code == 200
+
+
+async def test_logging_out_revokes_that_token_only(
+    api: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    await add_agent(api, password="correct horse")
+    phone = await token_for(client, "ann@example.com", "correct horse")
+    laptop = await token_for(client, "ann@example.com", "correct horse")
+
+    r = await client.post("/v1/auth/logout", headers=phone)
+    assert r.status_code == 204, r.text
+    assert_error(await client.get("/v1/auth/me", headers=phone), 401, "invalid_token")
+    assert_error(await client.post("/v1/auth/logout", headers=phone), 401, "invalid_token")
+    assert (await client.get("/v1/auth/me", headers=laptop)).status_code == 200
+    # Logging in again gives a new, working token.
+    again = await token_for(client, "ann@example.com", "correct horse")
+    assert (await client.get("/v1/auth/me", headers=again)).status_code == 200
+
+
+async def test_logout_needs_an_agent_token(api: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
+    assert_error(await api.post("/v1/auth/logout"), 403, "agent_token_required")
+    assert_error(await client.post("/v1/auth/logout"), 401, "unauthorized")
+    assert (await api.get("/v1/agents")).status_code == 200  # the API key still works
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-from parley_client import AckError
+from parley_client import AckError, AgentClient, ConnectRefused, NotConnected
 from tests.realtime.conftest import TIMEOUT
+from tests.realtime.raw import AGENT, RawClient
 
 
 async def test_a_new_conversation_reaches_the_agents_before_its_first_message(customer, agent):
@@ -84,3 +87,72 @@ async def test_register_push_moves_a_token_to_its_new_owner(customer, live_serve
     eve_now = (await live_server.http.get(f"/v1/contacts/{eve.contact_id}")).json()
     assert push_tokens(ada_now) == []
     assert push_tokens(eve_now) == [("fcm", "device-token-1")]
+
+
+async def test_session_is_the_first_event_an_agent_hears(live_server, make_agent_token):
+    inbox = await RawClient.open(live_server, namespace=AGENT)
+    try:
+        await inbox.handshake(live_server, {"token": await make_agent_token()})
+        assert [name for name, _ in inbox.events][:1] == ["session"]
+        me = inbox.events[0][1]["agent"]["id"]
+        assert {"type": "agent", "id": me, "online": True} in inbox.events[0][1]["presence"]
+        # Nothing about itself came before or with it.
+        assert not [d for name, d in inbox.events if name == "presence" and d["id"] == me]
+        assert (await inbox.call("presence", {}))["ok"] is True
+        assert [name for name, _ in inbox.events] == ["session"]
+    finally:
+        await inbox.ws.close()
+
+
+async def closed_by_the_server(client) -> None:
+    """The server closed ``client``'s connection; it stays closed (no reconnect)."""
+    gone = await client.wait_for("disconnected", timeout=TIMEOUT)
+    assert "server" in gone["reason"], gone
+    assert not client.connected
+    with pytest.raises(NotConnected):
+        await client.presence()
+
+
+async def test_deactivating_an_agent_closes_its_sockets_and_refuses_its_token(
+    live_server, agent, make_agent_token
+):
+    token = await make_agent_token(name="Bob")
+    tabs = [await agent(token, reconnection=False) for _ in range(2)]
+    colleague = await agent()
+    bob = tabs[0].agent["id"]
+
+    r = await live_server.http.patch(f"/v1/agents/{bob}", json={"active": False})
+    assert r.status_code == 200, r.text
+    for tab in tabs:
+        await closed_by_the_server(tab)
+    went = await colleague.wait_for("presence", lambda e: e["id"] == bob, timeout=TIMEOUT)
+    assert went["online"] is False
+    assert await colleague.presence()  # the colleague is untouched
+
+    r = await live_server.http.get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    with pytest.raises(ConnectRefused) as info:
+        await agent(token)
+    assert info.value.code == "invalid_token"
+
+
+async def test_logging_out_closes_the_sockets_of_that_token_only(live_server, agent):
+    # Bob logs in on his phone and on his laptop: two tokens of one agent.
+    email = f"bob-{uuid.uuid4().hex[:8]}@example.com"
+    _, password = await live_server.services.agents.create(
+        live_server.workspace["workspace_id"], email, "Bob"
+    )
+    first = await AgentClient.login(live_server.url, email, password)
+    phone = await agent(first, reconnection=False)
+    laptop = await agent(await AgentClient.login(live_server.url, email, password))
+    assert phone.agent["id"] == laptop.agent["id"]
+
+    r = await live_server.http.post(
+        "/v1/auth/logout", headers={"Authorization": f"Bearer {first}"}
+    )
+    assert r.status_code == 204, r.text
+    await closed_by_the_server(phone)
+    assert (await laptop.presence()) is not None
+    with pytest.raises(ConnectRefused) as info:
+        await agent(first)
+    assert info.value.code == "invalid_token"

@@ -6,9 +6,12 @@ import time
 
 import jwt
 import pytest
+from sqlalchemy import func, select
 
+from chat.db.models import Contact
 from parley_client import AgentClient, ConnectRefused, user_hmac, user_token
-from tests.realtime.conftest import fast
+from tests.realtime.conftest import TIMEOUT, fast
+from tests.realtime.raw import RawClient
 
 
 async def refused(connect) -> ConnectRefused:
@@ -115,9 +118,78 @@ async def test_an_identified_user_is_the_contact_with_that_external_id(customer,
     ]
 
 
-async def test_anonymous_visitors_are_new_contacts(customer):
-    first, second = await customer(), await customer()
-    assert first.contact_id and second.contact_id and first.contact_id != second.contact_id
+async def contact_count(live_server) -> int:
+    async with live_server.services.db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(Contact)) or 0)
+
+
+async def test_anonymous_visitors_who_never_write_are_no_contacts(customer, live_server, agent):
+    inbox = await agent()
+    before = await contact_count(live_server)
+    visitors = [await customer() for _ in range(50)]
+    ids = {v.contact_id for v in visitors}
+    assert len(ids) == 50 and all(ids), "each visitor has the id its contact would have"
+    assert await contact_count(live_server) == before
+    listed = (await live_server.http.get("/v1/contacts", params={"limit": 200})).json()["data"]
+    assert not ids & {c["id"] for c in listed}
+    resp = await live_server.http.get(f"/v1/contacts/{visitors[0].contact_id}")
+    assert resp.status_code == 404
+    # Nor are they online for the agents, nor in the inbox.
+    online = {p["id"] for p in await inbox.presence()}
+    assert not ids & online
+    assert (await live_server.http.get("/v1/conversations")).json()["data"] == []
+    # Reconnecting with the anonymous session creates nothing either.
+    again = await customer(session=visitors[0].session)
+    assert again.contact_id == visitors[0].contact_id
+    assert await contact_count(live_server) == before
+
+
+async def test_the_first_message_makes_the_visitor_a_contact(customer, live_server, agent):
+    inbox = await agent()
+    before = await contact_count(live_server)
+    visitor = await customer()
+    anonymous_session = visitor.session
+    promised = visitor.contact_id
+
+    sent = await visitor.send("hello")
+    assert await contact_count(live_server) == before + 1
+    resp = await live_server.http.get(f"/v1/contacts/{promised}")
+    assert resp.status_code == 200, resp.text
+    conv = visitor.conversations[sent["conversation_id"]]
+    assert conv["contact_id"] == promised
+    came = await inbox.wait_for("presence", lambda e: e["id"] == promised, timeout=TIMEOUT)
+    assert came["online"] is True
+
+    # The session from before the first message reconnects to that contact, and so
+    # does the one renewed on reconnect.
+    for session in (anonymous_session, visitor.session):
+        back = await customer(session=session)
+        assert back.contact_id == promised
+        assert sent["conversation_id"] in back.conversations
+    assert await contact_count(live_server) == before + 1
+
+
+async def test_a_burst_of_first_messages_is_stored_in_order_as_one_contact(live_server):
+    before = await contact_count(live_server)
+    raw = await RawClient.open(live_server)
+    try:
+        await raw.handshake(live_server, {"widget_key": live_server.workspace["widget_key"]})
+        ids = [
+            await raw.emit(
+                "message",
+                {"client_message_id": f"burst-{i}", "content": {"type": "text", "text": f"{i}"}},
+            )
+            for i in range(5)
+        ]
+        await raw.until(lambda: all(i in raw.acks for i in ids))
+        acks = [raw.acks[i] for i in ids]
+        assert all(a["ok"] for a in acks), acks
+        assert [a["message"]["seq"] for a in acks] == [1, 2, 3, 4, 5]
+        assert [a["message"]["content"]["text"] for a in acks] == ["0", "1", "2", "3", "4"]
+        assert len({a["conversation"]["id"] for a in acks}) == 1
+        assert await contact_count(live_server) == before + 1
+    finally:
+        await raw.ws.close()
 
 
 async def test_the_session_survives_reconnects_and_reloads(customer):

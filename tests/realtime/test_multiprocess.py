@@ -510,3 +510,62 @@ async def test_seq_stays_gap_free_when_both_processes_write_at_once(
         seqs = [m["seq"] for m in received[label]]
         assert seqs == sorted(seqs), f"{label} delivered out of order: {seqs}"
     assert phone.last_seq(conv) == laptop.last_seq(conv) == total
+
+
+async def _closed_by_the_server(client: Any) -> None:
+    gone = await client.wait_for("disconnected", timeout=WAIT)
+    assert "server" in gone["reason"], gone
+    assert not client.connected
+
+
+async def test_deactivating_or_logging_out_on_one_process_closes_sockets_on_the_other(
+    cluster: Cluster, opened: list[Any]
+) -> None:
+    a, b = cluster.a, cluster.b
+    async with cluster.http(a) as rest_a:
+        carl, dora = [
+            (await rest_a.post("/v1/agents", json={
+                "email": f"{name}-{uuid.uuid4().hex[:6]}@example.com", "name": name,
+                "password": "a long enough password",
+            })).json()
+            for name in ("Carl", "Dora")
+        ]
+        carl_on_b = await _agent(
+            opened, b, await _login(a, carl["email"], "a long enough password"),
+            reconnection=False,
+        )
+        dora_token = await _login(a, dora["email"], "a long enough password")
+        dora_on_b = await _agent(opened, b, dora_token, reconnection=False)
+        dora_on_a = await _agent(opened, a, await _login(b, dora["email"], "a long enough password"))
+
+        # Carl is deactivated through A: his socket on B is closed.
+        r = await rest_a.patch(f"/v1/agents/{carl['id']}", json={"active": False})
+        assert r.status_code == 200, r.text
+        await _closed_by_the_server(carl_on_b)
+
+        # Dora logs one token out through A: its socket on B is closed, her other
+        # token's socket on A goes on working, and the token is refused on B too.
+        r = await rest_a.post("/v1/auth/logout", headers={"Authorization": f"Bearer {dora_token}"})
+        assert r.status_code == 204, r.text
+        await _closed_by_the_server(dora_on_b)
+        assert dora_on_a.connected and await dora_on_a.presence() is not None
+    async with httpx.AsyncClient(base_url=b.url, timeout=WAIT) as anonymous_b:
+        r = await anonymous_b.get("/v1/auth/me", headers={"Authorization": f"Bearer {dora_token}"})
+        assert r.status_code == 401
+
+
+async def test_deleting_a_contact_on_one_process_closes_its_sockets_on_the_other(
+    cluster: Cluster, opened: list[Any]
+) -> None:
+    wk = cluster.workspace["widget_key"]
+    on_b = await _customer(opened, cluster.b, wk, user=cluster.hmac("cust-deleted"),
+                           reconnection=False)
+    on_a = await _customer(opened, cluster.a, wk, session=on_b.session, reconnection=False)
+    await on_b.send("please forget me")
+    bystander = await _customer(opened, cluster.b, wk, user=cluster.hmac("cust-stays"))
+    async with cluster.http(cluster.a) as rest_a:
+        r = await rest_a.delete(f"/v1/contacts/{on_b.contact_id}")
+        assert r.status_code == 204, r.text
+    for device in (on_b, on_a):
+        await _closed_by_the_server(device)
+    assert (await bystander.send("still here"))["seq"] == 1

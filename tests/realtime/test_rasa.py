@@ -451,3 +451,26 @@ async def test_replies_reach_a_widget_on_another_process(custom_server, agent, m
 )
 def test_other_content_in_rasas_shapes(content, expected):
     assert bot_messages({"content": content}) == expected
+
+
+async def test_sessions_that_never_write_are_no_contacts(widget, live_server, agent):
+    inbox = await agent()
+
+    async def contacts() -> int:
+        listed = await live_server.http.get("/v1/contacts", params={"limit": 200})
+        return len(listed.json()["data"])
+
+    before = await contacts()
+    for _ in range(20):
+        await widget(new_session())
+    await widget()  # no session_request at all
+    assert await contacts() == before
+    assert not [p for p in await inbox.presence() if p["type"] == "contact"]
+
+    session = new_session()
+    w = await widget(session)
+    await w.say("now I write", session)
+    seen = await inbox.wait_for("message", has_text("now I write"), timeout=TIMEOUT)
+    assert await contacts() == before + 1
+    contact_id = seen["conversation"]["contact_id"]
+    assert {"type": "contact", "id": contact_id, "online": True} in await inbox.presence()

@@ -17,9 +17,9 @@ import websockets
 from chat.realtime.engine import LeanSocket
 from parley_client import user_hmac
 from tests.conftest import LiveServer, clear_database
-from tests.realtime.conftest import TIMEOUT, post_reply, text_of
-
-NS = "/client"
+from tests.realtime.conftest import TIMEOUT, has_text, post_reply, text_of
+from tests.realtime.raw import CLIENT as NS
+from tests.realtime.raw import RawClient, auth_for
 
 
 @pytest.fixture
@@ -27,78 +27,6 @@ def db_url(sqlite_url: str) -> Iterator[str]:
     """The socket path under test is the same whatever the database: SQLite only."""
     yield sqlite_url
     clear_database(sqlite_url)
-
-
-def auth_for(live: LiveServer) -> dict[str, Any]:
-    external_id = f"raw-{uuid.uuid4().hex[:8]}"
-    return {
-        "widget_key": live.workspace["widget_key"],
-        "user": {
-            "external_id": external_id,
-            "hmac": user_hmac(live.workspace["identity_secret"], external_id),
-        },
-    }
-
-
-class RawClient:
-    """A Socket.IO client written out by hand, one websocket, ``/client`` only."""
-
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.acks: dict[int, Any] = {}
-        self.events: list[tuple[str, Any]] = []
-        self.next_id = 0
-        self.answer_pings = True
-
-    @classmethod
-    async def open(cls, live: LiveServer, *, upgrade_sid: str | None = None) -> RawClient:
-        query = "EIO=4&transport=websocket" + (f"&sid={upgrade_sid}" if upgrade_sid else "")
-        ws = await websockets.connect(f"ws://127.0.0.1:{live.port}/socket.io/?{query}")
-        return cls(ws)
-
-    async def handshake(self, live: LiveServer) -> None:
-        opened = await self.frame()
-        assert opened.startswith("0{") and "sid" in json.loads(opened[1:])
-        await self.ws.send(f"40{NS},{json.dumps(auth_for(live))}")
-        # The namespace's CONNECT answer first, then the session greeting.
-        answer = await self.frame()
-        assert answer.startswith(f"40{NS},") and "sid" in json.loads(answer[len(NS) + 3 :])
-        await self.until(lambda: any(name == "session" for name, _ in self.events))
-
-    async def frame(self) -> str:
-        data = await asyncio.wait_for(self.ws.recv(), TIMEOUT)
-        assert isinstance(data, str)
-        return data
-
-    def take(self, data: str) -> None:
-        """Files one incoming frame."""
-        if data == "2":
-            if self.answer_pings:
-                asyncio.get_running_loop().create_task(self.ws.send("3"))
-            return
-        prefix = f"43{NS},"  # an ack
-        if data.startswith(prefix):
-            rest = data[len(prefix) :]
-            digits = len(rest) - len(rest.lstrip("0123456789"))
-            self.acks[int(rest[:digits])] = json.loads(rest[digits:])[0]
-        elif data.startswith(f"42{NS},"):
-            name, *args = json.loads(data[len(f"42{NS},") :])
-            self.events.append((name, args[0] if args else None))
-
-    async def until(self, done: Any) -> None:
-        while not done():
-            self.take(await self.frame())
-
-    async def emit(self, event: str, payload: Any) -> int:
-        ack_id = self.next_id
-        self.next_id += 1
-        await self.ws.send(f"42{NS},{ack_id}{json.dumps([event, payload])}")
-        return ack_id
-
-    async def call(self, event: str, payload: Any) -> Any:
-        ack_id = await self.emit(event, payload)
-        await self.until(lambda: ack_id in self.acks)
-        return self.acks[ack_id]
 
 
 def text(body: str, conversation_id: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -199,35 +127,41 @@ async def test_packets_queued_while_polling_arrive_after_the_upgrade(
             await client.ws.close()
 
 
-async def test_a_device_that_stops_reading_holds_up_no_one(
-    live_server: LiveServer, customer: Any
-) -> None:
-    laptop = await customer("ada")
-    conv = (await laptop.send("hello"))["conversation_id"]
-
-    # The phone: the same contact on a raw websocket with a tiny receive buffer, which
-    # stops reading once connected, so the server's writes to it soon have to wait.
+async def stalled_device(live: LiveServer, external_id: str) -> tuple[Any, str]:
+    """A device of ``external_id`` on a raw websocket with a tiny receive buffer, which
+    stops reading once connected, so the server's writes to it soon have to wait; and
+    its Engine.IO sid."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", live_server.port))
+    sock.connect(("127.0.0.1", live.port))
     sock.setblocking(False)
     ws = await websockets.connect(
-        f"ws://127.0.0.1:{live_server.port}/socket.io/?EIO=4&transport=websocket",
+        f"ws://127.0.0.1:{live.port}/socket.io/?EIO=4&transport=websocket",
         sock=sock,
         max_queue=1,
     )
-    phone = RawClient(ws)
-    try:
-        assert (await phone.frame()).startswith("0{")
-        auth = {
-            "widget_key": live_server.workspace["widget_key"],
-            "user": {
-                "external_id": "ada",
-                "hmac": user_hmac(live_server.workspace["identity_secret"], "ada"),
-            },
-        }
-        await ws.send(f"40{NS},{json.dumps(auth)}")
+    opened = await RawClient(ws).frame()
+    assert opened.startswith("0{")
+    auth = {
+        "widget_key": live.workspace["widget_key"],
+        "user": {
+            "external_id": external_id,
+            "hmac": user_hmac(live.workspace["identity_secret"], external_id),
+        },
+    }
+    await ws.send(f"40{NS},{json.dumps(auth)}")
+    return ws, json.loads(opened[1:])["sid"]
 
+
+async def test_a_device_that_stops_reading_holds_up_no_one(
+    custom_server: Any, customer: Any
+) -> None:
+    # A cap above what this test queues: here the stalled device must stay connected.
+    live_server = await custom_server(socket_max_queued_bytes=64 * 1024 * 1024)
+    laptop = await customer("ada", server=live_server)
+    conv = (await laptop.send("hello"))["conversation_id"]
+    ws, _ = await stalled_device(live_server, "ada")
+    try:
         # About 7 MB of replies: more than the kernel buffers between server and phone.
         # Were a post to wait for the phone, it would wait forever (the phone never
         # reads), so every post being answered is the proof; the bound is for failure only.
@@ -255,3 +189,63 @@ async def test_a_device_that_stops_reading_holds_up_no_one(
         assert backlog > 0, "the phone's writes never had to wait: the test proved nothing"
     finally:
         await ws.close()
+
+
+async def test_a_device_that_stops_reading_is_dropped_past_the_queue_cap(
+    custom_server: Any, customer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    cap = 256 * 1024
+    live = await custom_server(socket_max_queued_bytes=cap)
+    laptop = await customer("ada", server=live)
+    conv = (await laptop.send("hello"))["conversation_id"]
+    ws, sid = await stalled_device(live, "ada")
+    sockets = live.app.state.realtime.sio.eio.sockets
+    try:
+        filler = "x" * 9_500
+        # Up to 20 MB of replies, far past the kernel buffers and the cap; the stalled
+        # device must be gone long before, and its backlog never exceeds the cap.
+        sent = 0
+        while sid in sockets and sent < 2_000:
+            stalled = sockets[sid]
+            assert isinstance(stalled, LeanSocket)
+            assert stalled._queued <= cap
+            await asyncio.gather(
+                *(post_reply(live, conv, f"{sent + i} {filler}") for i in range(10))
+            )
+            sent += 10
+        assert sid not in sockets, "the device that stopped reading was never dropped"
+        assert any("does not read" in r.getMessage() for r in caplog.records)
+        # The laptop, which reads, got everything and is still connected.
+        last = await laptop.wait_for("message", has_text(f"{sent - 1} {filler}"), timeout=TIMEOUT)
+        assert last["conversation_id"] == conv
+        assert (await laptop.send("still here", conversation_id=conv))["seq"] == sent + 2
+    finally:
+        await ws.close()
+
+
+async def test_a_long_polling_client_that_stops_polling_is_dropped_past_the_queue_cap(
+    custom_server: Any, customer: Any
+) -> None:
+    cap = 64 * 1024
+    live = await custom_server(socket_max_queued_bytes=cap)
+    laptop = await customer("ada", server=live)
+    conv = (await laptop.send("hello"))["conversation_id"]
+    base = f"http://127.0.0.1:{live.port}/socket.io/?EIO=4&transport=polling"
+    auth = {**auth_for(live), "user": laptop.user}
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        sid = json.loads((await http.get(base)).text[1:])["sid"]
+        posted = await http.post(f"{base}&sid={sid}", content=f"40{NS},{json.dumps(auth)}")
+        assert posted.status_code == 200
+    # It never polls again: what the server has for it waits in its polling queue.
+    stalled = live.app.state.realtime.sio.eio.sockets[sid]
+    assert isinstance(stalled, LeanSocket)
+    filler = "x" * 9_500
+    sent = 0
+    while not stalled.closed and sent < 200:
+        assert stalled._queued <= cap
+        await post_reply(live, conv, f"{sent} {filler}")
+        sent += 1
+    assert stalled.closed, "the client that stopped polling was never dropped"
+    assert stalled.queue.empty(), "its backlog is freed"
+    assert sent * len(filler) < 4 * cap, "dropped long after the cap"
+    await laptop.wait_for("message", has_text(f"{sent - 1} {filler}"), timeout=TIMEOUT)
