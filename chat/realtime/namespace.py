@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import socketio
 from pydantic import BaseModel, ValidationError
 
-from chat.domain.errors import ParleyError
+from chat.domain.errors import NotFound, ParleyError
 from chat.realtime import protocol
 from chat.realtime.limits import TokenBucket, TypingThrottle, payload_size
 from chat.realtime.rooms import SocketAudience
@@ -134,7 +134,7 @@ class GuardedNamespace(socketio.AsyncNamespace):
         """Clean up after a connection that ended."""
 
     async def gone(self, peer: Peer) -> ParleyError | None:
-        """After a handler failed unexpectedly: the error to answer if who the connection
+        """After a handler failed unexpectedly (or found nothing): the error to answer if who the connection
         speaks for is gone (the connection is then closed), else None."""
         return None
 
@@ -236,6 +236,10 @@ class GuardedNamespace(socketio.AsyncNamespace):
             ack: Ack = await getattr(self, route.method)(peer, payload)
             return ack
         except ParleyError as exc:
+            # A contact deleted meanwhile shows up as its rows not being found.
+            gone = await self._gone(peer) if isinstance(exc, NotFound) else None
+            if gone is not None:
+                return protocol.fail(gone.code, gone.message)
             return protocol.fail(exc.code, exc.message)
         except Exception:
             gone = await self._gone(peer)
