@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from chat.api.common import Strict
 from chat.api.routing import Ctx, Reply, Router
@@ -37,6 +37,22 @@ class ChannelPatch(Strict):
     )
 
 
+class ChannelOut(BaseModel):
+    id: str
+    type: ChannelType
+    name: str
+    config: dict[str, Any] = Field(description="the stored keys, secrets masked")
+    webhook_url: str | None = Field(
+        description="where the provider calls back (a full URL); null for a type that does not"
+    )
+    created_at: str
+    updated_at: str
+
+
+class ChannelList(BaseModel):
+    data: list[ChannelOut]
+
+
 def _public(ctx: Ctx, view: dict[str, Any]) -> dict[str, Any]:
     """The provider callback as a full URL on the host the caller reached us at."""
     if view.get("webhook_url"):
@@ -44,7 +60,9 @@ def _public(ctx: Ctx, view: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-@router.route("GET", "/v1/channels", summary="List channels", query=ChannelQuery)
+@router.route(
+    "GET", "/v1/channels", summary="List channels", query=ChannelQuery, response=ChannelList
+)
 async def list_channels(ctx: Ctx) -> Any:
     q: ChannelQuery = ctx.query
     rows = await ctx.services.channels.list(ctx.workspace_id, q.type.value if q.type else None)
@@ -52,7 +70,8 @@ async def list_channels(ctx: Ctx) -> Any:
 
 
 @router.route(
-    "POST", "/v1/channels", summary="Add a channel", body=ChannelBody, status=201, access="admin"
+    "POST", "/v1/channels", summary="Add a channel", body=ChannelBody, response=ChannelOut,
+    status=201, access="admin",
 )
 async def create_channel(ctx: Ctx) -> Any:
     body: ChannelBody = ctx.body
@@ -62,7 +81,9 @@ async def create_channel(ctx: Ctx) -> Any:
     return Reply(_public(ctx, view), 201)
 
 
-@router.route("GET", "/v1/channels/{channel_id}", summary="Read a channel")
+@router.route(
+    "GET", "/v1/channels/{channel_id}", summary="Read a channel", response=ChannelOut
+)
 async def get_channel(ctx: Ctx) -> Any:
     return _public(ctx, await ctx.services.channels.get(ctx.workspace_id, ctx.path["channel_id"]))
 
@@ -72,6 +93,7 @@ async def get_channel(ctx: Ctx) -> Any:
     "/v1/channels/{channel_id}",
     summary="Rename a channel or change config keys",
     body=ChannelPatch,
+    response=ChannelOut,
     access="admin",
 )
 async def patch_channel(ctx: Ctx) -> Any:

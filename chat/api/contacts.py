@@ -230,7 +230,7 @@ async def delete_contact(ctx: Ctx) -> Any:
 @router.route(
     "POST", "/v1/contacts/{contact_id}/identities",
     summary="Add a channel address or push token to a contact",
-    body=IdentityBody, response=ContactIdentityOut, status=201, errors=(409,),
+    body=IdentityBody, response=ContactIdentityOut, status=201, also=(200,), errors=(409,),
 )
 async def add_identity(ctx: Ctx) -> Any:
     """``sms``, ``voice`` and ``whatsapp`` addresses are stored in E.164, ``email`` ones in

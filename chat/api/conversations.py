@@ -166,9 +166,11 @@ async def conversation_history(ctx: Ctx) -> Any:
 @router.route(
     "POST", "/v1/conversations/{conversation_id}/messages",
     summary="Post into a conversation as an agent, a bot or the system", body=PostBody,
-    response=MessageOut, status=201,
+    response=MessageOut, status=201, also=(200,),
 )
 async def post_to_conversation(ctx: Ctx) -> Any:
+    """201 with the new message; 200 with the first one when ``client_message_id``
+    repeats an earlier post."""
     body: PostBody = ctx.body
     principal = ctx.principal
     assert principal is not None

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import AnyHttpUrl, BaseModel, Field, field_validator, model_validator
 
 from chat.api.common import Strict
+from chat.api.responses import Attempt, MessageOut, StatusChange
 from chat.api.routing import Ctx, Reply, Router
 from chat.api.webhooks import check_target
 from chat.domain.content import Content
@@ -69,6 +70,11 @@ class SendResult(BaseModel):
     messages: list[SentMessage]
 
 
+class MessageDetail(MessageOut):
+    status_history: list[StatusChange]
+    delivery_attempts: list[Attempt]
+
+
 @router.route(
     "POST", "/v1/messages", summary="Send on any channel to one or many recipients",
     body=SendBody, response=SendResult, status=202,
@@ -111,7 +117,7 @@ async def send_message(ctx: Ctx) -> Any:
 
 @router.route(
     "GET", "/v1/messages/{message_id}",
-    summary="A message with its status history and delivery attempts",
+    summary="A message with its status history and delivery attempts", response=MessageDetail,
 )
 async def get_message(ctx: Ctx) -> Any:
     return await ctx.services.messages.get(ctx.workspace_id, ctx.path["message_id"])
@@ -119,7 +125,7 @@ async def get_message(ctx: Ctx) -> Any:
 
 @router.route(
     "DELETE", "/v1/messages/{message_id}", summary="Cancel a message that is still scheduled",
-    errors=(409,),
+    response=MessageOut, errors=(409,),
 )
 async def cancel_message(ctx: Ctx) -> Any:
     return await ctx.services.messages.cancel(ctx.workspace_id, ctx.path["message_id"])

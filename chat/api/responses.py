@@ -62,3 +62,22 @@ class ConversationOut(BaseModel):
     last_message_at: str | None
     created_at: str
     updated_at: str
+
+
+class StatusChange(BaseModel):
+    status: MessageStatus
+    detail: Any = None
+    at: str
+
+
+class Attempt(BaseModel):
+    """One try at handing something to the outside (a provider or a webhook receiver)."""
+
+    id: str
+    target: str
+    attempt: int
+    ok: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    at: str

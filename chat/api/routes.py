@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from chat.api import agents, channels, contacts, conversations, events, messages, system, webhooks
-from chat.api.routing import Router, starlette_routes
+from chat.api.routing import Router
 
 ROUTERS: list[Router] = [
     messages.router,
@@ -19,4 +19,4 @@ ROUTERS: list[Router] = [
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*system.routes(ROUTERS), *starlette_routes(ROUTERS)]
+    return system.routes(ROUTERS)
