@@ -109,4 +109,4 @@ def routes(routers: list[Router]) -> list[BaseRoute]:
         return JSONResponse(spec)
 
     spec.update(openapi.document(every, _version()))
-    return starlette_routes(every)
+    return [*starlette_routes(every)]
