@@ -6,10 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from chat.api.common import Strict
+from chat.api.common import Patch, Strict
 from chat.api.routing import Ctx, Reply, Router
 from chat.domain.enums import ChannelType
-from chat.domain.errors import Unprocessable
 
 router = Router("channels")
 
@@ -30,7 +29,7 @@ class ChannelBody(Strict):
     config: dict[str, Any] = Field(default_factory=dict, description=_CONFIG_HELP)
 
 
-class ChannelPatch(Strict):
+class ChannelPatch(Patch):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     config: dict[str, Any] | None = Field(
         default=None, description="Merged into the stored config; null removes a key."
@@ -98,8 +97,6 @@ async def get_channel(ctx: Ctx) -> Any:
 )
 async def patch_channel(ctx: Ctx) -> Any:
     body: ChannelPatch = ctx.body
-    if body.name is None and body.config is None:
-        raise Unprocessable("nothing to change: give name and/or config")
     view = await ctx.services.channels.update(
         ctx.workspace_id, ctx.path["channel_id"], name=body.name, config=body.config
     )

@@ -6,12 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from chat.api.common import PageQuery, Strict
+from chat.api.common import PageQuery, Patch, Strict
 from chat.api.responses import ConversationOut, MessageOut
 from chat.api.routing import Ctx, Reply, Router
 from chat.domain.content import Content
 from chat.domain.enums import ConversationStatus, Direction
-from chat.domain.errors import Unprocessable
 from chat.services.conversations import NewMessage
 from chat.services.inbox import UNSET, ConversationFilter
 from chat.services.paging import ActivityCursor
@@ -35,9 +34,11 @@ class Assignee(Strict):
     id: str = Field(min_length=1, max_length=80)
 
 
-class ConversationPatch(Strict):
+class ConversationPatch(Patch):
+    nullable = frozenset({"assignee"})
+
     status: ConversationStatus | None = None
-    assignee: Assignee | None = None
+    assignee: Assignee | None = Field(default=None, description="null unassigns")
 
 
 class HistoryQuery(Strict):
@@ -136,8 +137,6 @@ def _agent(ctx: Ctx) -> str | None:
 async def patch_conversation(ctx: Ctx) -> Any:
     body: ConversationPatch = ctx.body
     fields = body.model_fields_set
-    if not fields:
-        raise Unprocessable("nothing to change: give status and/or assignee")
     return await ctx.services.inbox.update(
         ctx.workspace_id,
         ctx.path["conversation_id"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from chat.api.common import PageQuery, Strict
 from chat.api.responses import Attempt
@@ -33,6 +33,11 @@ def check_target(ctx: Ctx, url: str) -> None:
         )
 
 
+# What a subscription may ask for: an event type, "*", or "<noun>.*". The service checks
+# (422 unknown_event, chat.services.webhooks.event_filter); the schema lists the same.
+EVENT_CHOICES: list[JsonValue] = sorted({*EVENT_TYPES, "*", *(f"{t.split('.')[0]}.*" for t in EVENT_TYPES)})
+
+
 class WebhookBody(Strict):
     url: Url
     events: list[str] = Field(
@@ -41,6 +46,7 @@ class WebhookBody(Strict):
         max_length=20,
         description=f"Any of {', '.join(EVENT_TYPES)}; '*' for all, or '<noun>.*' "
         "(e.g. 'message.*').",
+        json_schema_extra={"items": {"type": "string", "enum": EVENT_CHOICES}},
     )
     secret: str | None = Field(
         default=None,
