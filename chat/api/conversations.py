@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from chat.api.common import PageQuery, Patch, Strict
 from chat.api.responses import ConversationOut, MessageOut
@@ -57,7 +57,7 @@ class Author(Strict):
 class PostBody(Strict):
     content: Content
     author: Author | None = None
-    private: bool = False
+    private: StrictBool = False
     client_message_id: str | None = Field(default=None, min_length=1, max_length=200)
 
 

@@ -57,6 +57,13 @@ class SendBody(Strict):
     callback_data: Any = None
     notify_url: AnyHttpUrl | None = None
 
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("send_at is an ISO-8601 date-time string")
+        return value
+
     @field_validator("send_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:

@@ -35,7 +35,9 @@ def check_target(ctx: Ctx, url: str) -> None:
 
 # What a subscription may ask for: an event type, "*", or "<noun>.*". The service checks
 # (422 unknown_event, chat.services.webhooks.event_filter); the schema lists the same.
-EVENT_CHOICES: list[JsonValue] = sorted({*EVENT_TYPES, "*", *(f"{t.split('.')[0]}.*" for t in EVENT_TYPES)})
+EVENT_CHOICES: list[JsonValue] = [
+    *sorted({*EVENT_TYPES, "*", *(f"{t.split('.')[0]}.*" for t in EVENT_TYPES)})
+]
 
 
 class WebhookBody(Strict):
