@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
 from chat.api.common import Patch, Strict
 from chat.api.routing import Ctx, Reply, Router
+from chat.domain import channel_config as cc
 from chat.domain.enums import ChannelType
 
 router = Router("channels")
@@ -23,7 +24,28 @@ class ChannelQuery(Strict):
     type: ChannelType | None = None
 
 
+def _config_per_type(schema: dict[str, Any]) -> None:
+    """``config`` is checked by the channel type's config model: the schema says which."""
+    schema["allOf"] = [
+        {
+            "if": {"properties": {"type": {"const": kind.value}}, "required": ["type"]},
+            "then": {
+                "properties": {
+                    "config": {"$ref": f"#/components/schemas/{cc.model_for(kind).__name__}"}
+                }
+            },
+        }
+        for kind in ChannelType
+    ]
+
+
 class ChannelBody(Strict):
+    # For chat.api.openapi: what to add to the generated schema, and the models it names.
+    openapi_extra: ClassVar[Any] = staticmethod(_config_per_type)
+    schema_refs: ClassVar[tuple[type[BaseModel], ...]] = tuple(
+        cc.model_for(kind) for kind in ChannelType
+    )
+
     type: ChannelType
     name: str = Field(min_length=1, max_length=200)
     config: dict[str, Any] = Field(default_factory=dict, description=_CONFIG_HELP)

@@ -5,12 +5,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
-from chat.api.common import Email, PageQuery, Patch, Strict
+from chat.api.common import EMAIL_SHAPE, Email, PageQuery, Patch, Strict
 from chat.api.routing import Ctx, Reply, Router
 from chat.domain.enums import ChannelType
 from chat.services.contacts import (
+    PHONE_CHANNELS,
     PROFILE_FIELDS,
     ContactFilter,
     NewIdentity,
@@ -43,7 +51,33 @@ Phone = Annotated[
 Zone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
+def _address_shape(kind: ChannelType) -> str:
+    """The shape normalise_address wants of an address (it then checks the number or email)."""
+    if kind is ChannelType.WHATSAPP:
+        return r"^\s*(whatsapp:)?(\+|\d+\s*$)"
+    if kind in PHONE_CHANNELS:
+        return r"^\s*\+"
+    if kind is ChannelType.EMAIL:
+        return EMAIL_SHAPE
+    return r"^\s*\S+\s*$"
+
+
+def _address_per_type(schema: dict[str, Any]) -> None:
+    schema["allOf"] = [
+        {
+            "if": {"properties": {"channel_type": {"const": kind.value}}, "required": ["channel_type"]},
+            "then": {"properties": {"address": {"pattern": _address_shape(kind)}}},
+        }
+        for kind in ChannelType
+    ]
+
+
 class IdentityBody(Strict):
+    """``sms`` and ``voice`` addresses in E.164 (``+`` and the country code), ``whatsapp``
+    the same or a wa_id, ``email`` an address, any other type a token without spaces."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_address_per_type)
+
     channel_type: ChannelType
     address: str = Field(min_length=1, max_length=512)
 

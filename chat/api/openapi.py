@@ -46,8 +46,13 @@ def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any
     for name, sub in schema.pop("$defs", {}).items():
         if components.setdefault(name, sub) != sub:
             raise ValueError(f"two different models are named {name}")
+    extend = getattr(model, "openapi_extra", None)  # what pydantic cannot say (refs to others)
+    if extend is not None:
+        extend(schema)
     if components.setdefault(model.__name__, schema) != schema:
         raise ValueError(f"two different models are named {model.__name__}")
+    for referred in getattr(model, "schema_refs", ()):  # models its extra schema names
+        _schema(referred, components)
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 

@@ -409,6 +409,16 @@ KNOWN = [
     ),
     ("post", "/v1/messages", {"channel": "inapp", "to": [], "content": {"type": "text", "text": "hi"}}),
     ("post", "/v1/webhooks", {"url": "https://example.com/h", "events": ["message.sent"]}),
+    ("post", "/v1/channels", {"type": "sms", "name": "US", "config": {}}),
+    ("post", "/v1/channels", {"type": "inapp", "name": "Site", "config": {"no_such_key": 1}}),
+    ("post", "/v1/contacts/{contact_id}/identities", {"channel_type": "sms", "address": "hello"}),
+    ("post", "/v1/contacts", {"identities": [{"channel_type": "email", "address": "nope"}]}),
+    ("post", "/v1/contacts", {"identities": [{"channel_type": "inapp", "address": "a b"}]}),
+    (
+        "post", "/v1/messages",
+        {"channel": "inapp", "to": {"address": "u"}, "content": {"type": "text", "text": "hi"}, "send_at": 12345},
+    ),
+    ("post", "/v1/conversations/{conversation_id}/messages", {"content": {"type": "text", "text": "hi"}, "private": "yes"}),
 ]
 
 KNOWN_QUERIES = [
@@ -438,3 +448,34 @@ async def test_query_schemas_refuse_what_the_server_refuses(
     for name, value in params.items():
         assert list(_validator(spec, documented[name]).iter_errors(value)), "the document accepts it"
     assert (await api.get(path, params=params)).status_code == 422
+
+
+# And the other way round: what the server takes, the document takes too.
+ACCEPTED = [
+    ("post", "/v1/contacts", {"name": "Ann", "email": " Ann@Example.com ", "country": "fr", "locale": "pt_br",
+                              "phone": "+33 6 12 34 56 78", "identities": [
+                                  {"channel_type": "sms", "address": "+14155550100"},
+                                  {"channel_type": "whatsapp", "address": "14155550101"},
+                                  {"channel_type": "whatsapp", "address": "whatsapp:+14155550102"},
+                                  {"channel_type": "email", "address": "Ann@Example.com"},
+                                  {"channel_type": "fcm", "address": "token-1"}]}),
+    ("patch", "/v1/contacts/{contact_id}", {"email": None, "attributes": {"plan": None}}),
+    ("patch", "/v1/conversations/{conversation_id}", {"assignee": None}),
+    ("post", "/v1/channels", {"type": "inapp", "name": "Site", "config": {"allowed_origins": ["https://acme.com"]}}),
+    ("post", "/v1/channels", {"type": "sms", "name": "US", "config": {
+        "account_sid": "AC" + "0a" * 16, "auth_token": "twilio-auth-token-0001", "from_number": "+14155550100"}}),
+    ("post", "/v1/messages", {"channel": "inapp", "to": [{"contact_id": None, "address": "u"}],
+                              "content": {"type": "text", "text": "hi"}, "send_at": "2030-01-01T00:00:00Z"}),
+    ("post", "/v1/webhooks", {"url": "https://example.com/h", "events": ["message.*", "event.created"]}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ACCEPTED)
+async def test_the_schema_takes_what_the_server_takes(
+    api: httpx.AsyncClient, client: httpx.AsyncClient, method: str, path: str, body: dict[str, Any]
+) -> None:
+    spec = await spec_of(client)
+    schema = spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    assert [e.message for e in _validator(spec, schema).iter_errors(body)] == []
+    r = await api.request(method, concrete(path), json=body)
+    assert r.status_code not in (400, 422), r.text
