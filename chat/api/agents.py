@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    Field,
-    StrictBool,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
-from chat.api.common import Strict
+from chat.api.common import Email, Patch, Strict
 from chat.api.routing import Ctx, Reply, Router
-from chat.domain.addresses import normalise_email
 from chat.domain.enums import AgentRole
-from chat.domain.errors import Forbidden, Unprocessable
+from chat.domain.errors import Forbidden
 
 router = Router("agents")
 
-Email = Annotated[str, Field(max_length=320), AfterValidator(normalise_email)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Password = Annotated[str, Field(min_length=8, max_length=200)]
 
@@ -33,18 +24,11 @@ class AgentCreate(Strict):
     password: Password | None = Field(default=None, description="generated when not given")
 
 
-class AgentPatch(Strict):
+class AgentPatch(Patch):
     name: Name | None = None
     role: AgentRole | None = None
     active: StrictBool | None = None
     password: Password | None = None
-
-    @model_validator(mode="after")
-    def _no_nulls(self) -> AgentPatch:
-        nulls = [k for k in self.model_fields_set if getattr(self, k) is None]
-        if nulls:
-            raise ValueError(f"these cannot be null: {', '.join(sorted(nulls))}")
-        return self
 
 
 class LoginRequest(Strict):
@@ -109,8 +93,6 @@ async def patch_agent(ctx: Ctx) -> Any:
     open inbox sockets are closed (in every server process); a role change applies to
     tokens already issued."""
     body: AgentPatch = ctx.body
-    if not body.model_fields_set:
-        raise Unprocessable("nothing to change: give name, role, active or password")
     changes = body.model_dump(include=body.model_fields_set, mode="json")
     return await ctx.services.agents.update(ctx.workspace_id, ctx.path["agent_id"], changes)
 

@@ -5,14 +5,22 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
-from chat.api.common import PageQuery, Strict
+from chat.api.common import EMAIL_SHAPE, Email, PageQuery, Patch, Strict
 from chat.api.routing import Ctx, Reply, Router
-from chat.domain.addresses import normalise_email, normalise_phone
-from chat.domain.channels import REGISTRY, ChannelTypeName
-from chat.domain.errors import Unprocessable
+from chat.domain import addresses as a
+from chat.domain.addresses import normalise_phone
+from chat.domain.channels import REGISTRY, ChannelSpec, ChannelTypeName
 from chat.services.contacts import (
+    PROFILE_FIELDS,
     ContactFilter,
     NewIdentity,
     check_timezone,
@@ -24,12 +32,56 @@ router = Router("contacts")
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Country = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=2)]
-Locale = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=35)]
+Country = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^\s*[A-Za-z]{2}\s*$"),
+    Field(description="ISO 3166-1 alpha-2, any case"),
+]
+Locale = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=2, max_length=35,
+        pattern=r"^\s*[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*\s*$",
+    ),
+    Field(description="a BCP 47 language tag, e.g. en or pt-BR"),
+]
+Phone = Annotated[
+    str, Field(min_length=1, max_length=40, pattern=r"\d", description="stored in E.164")
+]
 Zone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
+# The shape each address rule wants (the rule then checks the number, email or token).
+_SHAPES = {
+    a.PHONE: r"^\s*\+",
+    a.WHATSAPP: r"^\s*(whatsapp:)?(\+|\d+\s*$)",
+    a.EMAIL: EMAIL_SHAPE,
+    a.OPAQUE: r"^\s*\S+\s*$",
+    a.WEB_PUSH: r"^\s*\{",
+}
+
+
+def _address_shape(spec: ChannelSpec) -> dict[str, Any]:
+    shape = next((s for rule, s in _SHAPES.items() if rule is spec.address), None)
+    return {"pattern": shape} if shape else {}
+
+
+def _address_per_type(schema: dict[str, Any]) -> None:
+    schema["allOf"] = [
+        {
+            "if": {"properties": {"channel_type": {"const": spec.type}}, "required": ["channel_type"]},
+            "then": {"properties": {"address": _address_shape(spec)}},
+        }
+        for spec in REGISTRY
+    ]
+
+
 class IdentityBody(Strict):
+    """``sms`` and ``voice`` addresses in E.164 (``+`` and the country code), ``whatsapp``
+    the same or a wa_id, ``email`` an address, ``webpush`` the PushSubscription JSON, any
+    other type a token without spaces."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_address_per_type)
+
     channel_type: ChannelTypeName
     address: str = Field(min_length=1, max_length=512)
 
@@ -46,18 +98,13 @@ class ContactFields(Strict):
 
     external_id: ExternalId | None = None
     name: Name | None = None
-    email: str | None = Field(default=None, max_length=320)
+    email: Email | None = None
     country: Country | None = None
-    phone: str | None = Field(default=None, max_length=40)
+    phone: Phone | None = None
     locale: Locale | None = None
     timezone: Zone | None = None
     birthdate: date | None = None
     attributes: dict[str, Any] | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        return normalise_email(value) if value is not None else None
 
     @field_validator("country")
     @classmethod
@@ -103,24 +150,15 @@ class ContactCreate(ContactFields):
     identities: list[IdentityBody] = Field(default_factory=list, max_length=50)
 
 
-class ContactPatch(ContactFields):
-    @field_validator("attributes")
-    @classmethod
-    def _merge_only(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            raise ValueError("attributes are merged: send an object, with null for keys to remove")
-        return value
+class ContactPatch(Patch, ContactFields):
+    # null clears a profile field; attributes are merged (null for a key removes that key)
+    nullable = frozenset(PROFILE_FIELDS)
 
 
 class ContactQuery(PageQuery):
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=40)
+    email: Email | None = None
+    phone: Phone | None = None
     external_id: str | None = Field(default=None, max_length=200)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        return normalise_email(value) if value is not None else None
 
     @field_validator("phone")
     @classmethod
@@ -207,8 +245,6 @@ async def patch_contact(ctx: Ctx) -> Any:
     removes it, keys not sent stay (so ``{"attributes": {"plan": null}}`` removes only
     ``plan``). Identities change through ``/identities``."""
     body: ContactPatch = ctx.body
-    if not body.model_fields_set:
-        raise Unprocessable("nothing to change: give at least one field")
     return await ctx.services.contacts.update(
         ctx.workspace_id, ctx.path["contact_id"], body.profile(), body.attributes
     )
@@ -228,7 +264,7 @@ async def delete_contact(ctx: Ctx) -> Any:
 @router.route(
     "POST", "/v1/contacts/{contact_id}/identities",
     summary="Add a channel address or push token to a contact",
-    body=IdentityBody, response=ContactIdentityOut, status=201, errors=(409,),
+    body=IdentityBody, response=ContactIdentityOut, status=201, also=(200,), errors=(409,),
 )
 async def add_identity(ctx: Ctx) -> Any:
     """``sms``, ``voice`` and ``whatsapp`` addresses are stored in E.164, ``email`` ones in

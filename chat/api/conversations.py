@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, StrictBool
 
-from chat.api.common import PageQuery, Strict
+from chat.api.common import PageQuery, Patch, Strict
+from chat.api.responses import ConversationOut, MessageOut
 from chat.api.routing import Ctx, Reply, Router
 from chat.domain.content import Content
 from chat.domain.enums import ConversationStatus, Direction
-from chat.domain.errors import Unprocessable
 from chat.services.conversations import NewMessage
 from chat.services.inbox import UNSET, ConversationFilter
+from chat.services.paging import ActivityCursor
 
 router = Router("conversations")
 
 
 class ConversationQuery(PageQuery):
+    cursor: str | None = Field(
+        default=None, max_length=80, pattern=ActivityCursor.PATTERN,
+        description="next_cursor of the previous page",
+    )
     status: ConversationStatus | None = None
     assignee: str | None = Field(default=None, max_length=80)
     channel: str | None = Field(default=None, max_length=80)
@@ -29,13 +34,18 @@ class Assignee(Strict):
     id: str = Field(min_length=1, max_length=80)
 
 
-class ConversationPatch(Strict):
+class ConversationPatch(Patch):
+    nullable = frozenset({"assignee"})
+
     status: ConversationStatus | None = None
-    assignee: Assignee | None = None
+    assignee: Assignee | None = Field(default=None, description="null unassigns")
 
 
 class HistoryQuery(Strict):
-    after_seq: int = Field(default=0, ge=0)
+    after_seq: int = Field(default=0, ge=0, description="only messages after this seq")
+    before_seq: int | None = Field(
+        default=None, ge=1, description="page backwards: the latest messages before this seq"
+    )
     limit: int = Field(default=100, ge=1, le=500)
 
 
@@ -47,12 +57,55 @@ class Author(Strict):
 class PostBody(Strict):
     content: Content
     author: Author | None = None
-    private: bool = False
+    private: StrictBool = False
     client_message_id: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-@router.route("GET", "/v1/conversations", summary="List conversations", query=ConversationQuery)
+class MessagePreview(BaseModel):
+    id: str
+    seq: int
+    author_type: str = Field(description="contact, agent, bot or system")
+    content_type: str | None
+    text: str | None = Field(
+        description="the text, caption or place name, at most 200 characters; null for a template"
+    )
+    private: bool = Field(description="a private note (agents only ever see these)")
+    at: str
+
+
+class InboxConversation(ConversationOut):
+    contact_name: str | None
+    last_message: MessagePreview | None = Field(
+        description="the latest message that is not scheduled or cancelled"
+    )
+    unread_count: int | None = Field(
+        description="the contact's messages after the asking agent's read horizon; "
+        "null for an API key, which is no reader"
+    )
+
+
+class ConversationPage(BaseModel):
+    data: list[InboxConversation]
+    next_cursor: str | None
+
+
+class HistoryPage(BaseModel):
+    data: list[MessageOut]
+    has_more: bool = Field(
+        description="more messages after the last one (forwards) or before the first "
+        "one (with before_seq)"
+    )
+
+
+@router.route(
+    "GET", "/v1/conversations", summary="List conversations, latest activity first",
+    query=ConversationQuery, response=ConversationPage,
+)
 async def list_conversations(ctx: Ctx) -> Any:
+    """Sorted by last activity (the last message, or the opening), newest first. Each
+    conversation carries its contact's name, a preview of its last message (private notes
+    included, flagged) and, for an agent's token, how many of the contact's messages that
+    agent has not read (``unread_count``; null for an API key)."""
     q: ConversationQuery = ctx.query
     flt = ConversationFilter(
         status=q.status.value if q.status else None,
@@ -60,23 +113,30 @@ async def list_conversations(ctx: Ctx) -> Any:
         channel=q.channel,
         contact_id=q.contact_id,
     )
-    return await ctx.services.inbox.list(ctx.workspace_id, flt, q.cursor, q.limit)
+    return await ctx.services.inbox.list(ctx.workspace_id, flt, q.cursor, q.limit, _agent(ctx))
 
 
-@router.route("GET", "/v1/conversations/{conversation_id}", summary="Read a conversation")
+@router.route(
+    "GET", "/v1/conversations/{conversation_id}", summary="Read a conversation",
+    response=InboxConversation,
+)
 async def get_conversation(ctx: Ctx) -> Any:
-    return await ctx.services.inbox.get(ctx.workspace_id, ctx.path["conversation_id"])
+    return await ctx.services.inbox.get(
+        ctx.workspace_id, ctx.path["conversation_id"], _agent(ctx)
+    )
+
+
+def _agent(ctx: Ctx) -> str | None:
+    return ctx.principal.agent_id if ctx.principal else None
 
 
 @router.route(
     "PATCH", "/v1/conversations/{conversation_id}", summary="Change status or assignee",
-    body=ConversationPatch,
+    body=ConversationPatch, response=ConversationOut,
 )
 async def patch_conversation(ctx: Ctx) -> Any:
     body: ConversationPatch = ctx.body
     fields = body.model_fields_set
-    if not fields:
-        raise Unprocessable("nothing to change: give status and/or assignee")
     return await ctx.services.inbox.update(
         ctx.workspace_id,
         ctx.path["conversation_id"],
@@ -89,21 +149,27 @@ async def patch_conversation(ctx: Ctx) -> Any:
 
 @router.route(
     "GET", "/v1/conversations/{conversation_id}/messages", summary="History in seq order",
-    query=HistoryQuery,
+    query=HistoryQuery, response=HistoryPage,
 )
 async def conversation_history(ctx: Ctx) -> Any:
+    """Forwards: ``?after_seq=N`` gives the first ``limit`` messages after N. Backwards:
+    ``?before_seq=N`` gives the latest ``limit`` messages before N, still in seq order;
+    start with ``last_seq + 1`` and continue with the first seq of each page."""
     q: HistoryQuery = ctx.query
-    messages = await ctx.services.messages.history(
-        ctx.workspace_id, ctx.path["conversation_id"], q.after_seq, q.limit
+    return await ctx.services.inbox.history(
+        ctx.workspace_id, ctx.path["conversation_id"],
+        after_seq=q.after_seq, before_seq=q.before_seq, limit=q.limit,
     )
-    return {"data": messages, "has_more": len(messages) == q.limit}
 
 
 @router.route(
     "POST", "/v1/conversations/{conversation_id}/messages",
-    summary="Post into a conversation as an agent, a bot or the system", body=PostBody, status=201,
+    summary="Post into a conversation as an agent, a bot or the system", body=PostBody,
+    response=MessageOut, status=201, also=(200,),
 )
 async def post_to_conversation(ctx: Ctx) -> Any:
+    """201 with the new message; 200 with the first one when ``client_message_id``
+    repeats an earlier post."""
     body: PostBody = ctx.body
     principal = ctx.principal
     assert principal is not None

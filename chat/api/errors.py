@@ -51,7 +51,12 @@ async def on_parley_error(_request: Request, exc: Exception) -> Response:
 async def on_http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
-    return error_response(exc.status_code, code, str(exc.detail), None)
+    response = error_response(exc.status_code, code, str(exc.detail), None)
+    headers = dict(exc.headers or {})
+    if "Allow" in headers:  # a 405: the route's methods, in a stable order
+        headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))
+    response.headers.update(headers)
+    return response
 
 
 async def on_unexpected(_request: Request, exc: Exception) -> Response:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from chat.api.common import PageQuery, Strict
 from chat.api.routing import Ctx, Reply, Router
@@ -13,15 +13,14 @@ from chat.services.events import NAME, NAME_MAX, EventFilter
 router = Router("events")
 
 
-def _name(value: str) -> str:
-    if not NAME.match(value):
-        raise ValueError("dotted lower-case words, e.g. order.shipped")
-    return value
+# Dotted lower-case words (chat.services.events.NAME); a filter may end in ".*".
+_NAME_WORDS = NAME.pattern.removeprefix("^").removesuffix("$")
 
 
 class EventCreate(Strict):
-    name: Annotated[str, AfterValidator(_name)] = Field(
-        min_length=1, max_length=NAME_MAX, examples=["order.shipped"]
+    name: str = Field(
+        min_length=1, max_length=NAME_MAX, pattern=f"^{_NAME_WORDS}$",
+        description="dotted lower-case words", examples=["order.shipped"],
     )
     contact_id: str | None = Field(default=None, min_length=1, max_length=80)
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -29,16 +28,10 @@ class EventCreate(Strict):
 
 class EventQuery(PageQuery):
     name: str | None = Field(
-        default=None, max_length=NAME_MAX, description="an exact name, or a prefix such as order.*"
+        default=None, max_length=NAME_MAX, pattern=rf"^{_NAME_WORDS}(?:\.\*)?$",
+        description="an exact name, or a prefix such as order.*",
     )
     contact_id: str | None = Field(default=None, max_length=80)
-
-    @field_validator("name")
-    @classmethod
-    def _name_or_prefix(cls, value: str | None) -> str | None:
-        if value is not None:
-            _name(value.removesuffix(".*"))
-        return value
 
 
 class EventOut(BaseModel):

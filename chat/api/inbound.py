@@ -38,6 +38,7 @@ async def _receive(ctx: Ctx) -> Response:
     summary="A provider's verification handshake",
     access="public",
     errors=_ERRORS,
+    produces="text/plain",  # by default; whatever the connector answers (a challenge, XML)
 )
 async def provider_handshake(ctx: Ctx) -> Any:
     """Answered as the channel's connector says (e.g. echoing ``hub.challenge``)."""
@@ -50,6 +51,7 @@ async def provider_handshake(ctx: Ctx) -> Any:
     summary="A provider's callback: inbound messages, delivery statuses, reactions",
     access="public",
     errors=_ERRORS,
+    produces="text/plain",  # by default; whatever the connector answers (a challenge, XML)
 )
 async def provider_callback(ctx: Ctx) -> Any:
     """Checked with the provider's own signature (401/403 and nothing stored when it

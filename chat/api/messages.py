@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chat.api.common import Strict
+from chat.api.responses import Attempt, MessageOut, StatusChange
 from chat.api.routing import Ctx, Reply, Router
 from chat.api.webhooks import check_target
 from chat.domain.channels import ChannelTypeName
@@ -17,8 +18,21 @@ from chat.services.sending import Recipient, SendRequest
 router = Router("messages")
 
 
+def _one_of(*fields: str) -> dict[str, Any]:
+    """The schema of "exactly one of these fields, as a string"."""
+    return {
+        "oneOf": [
+            {"required": [f], "properties": {f: {"type": "string"}}} for f in fields
+        ]
+    }
+
+
 class To(Strict):
-    contact_id: str | None = Field(default=None, max_length=80)
+    """One recipient: exactly one of ``contact_id`` or ``address``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of("contact_id", "address"))
+
+    contact_id: str | None = Field(default=None, min_length=1, max_length=80)
     address: str | None = Field(default=None, min_length=1, max_length=512)
     substitutions: dict[str, str | int | float | bool] | None = None
     correlation_id: str | None = Field(default=None, max_length=200)
@@ -36,18 +50,18 @@ class SendBody(Strict):
         default=None, max_length=80,
         description="which channel of that type, when the workspace has several (default: the oldest)",
     )
-    to: To | list[To]
+    to: To | Annotated[list[To], Field(min_length=1, max_length=1000)]
     content: Content
     send_at: datetime | None = None
     client_message_id: str | None = Field(default=None, min_length=1, max_length=200)
     callback_data: Any = None
     notify_url: AnyHttpUrl | None = None
 
-    @field_validator("to")
+    @field_validator("send_at", mode="before")
     @classmethod
-    def _recipients(cls, value: To | list[To]) -> To | list[To]:
-        if isinstance(value, list) and not 1 <= len(value) <= 1000:
-            raise ValueError("between 1 and 1000 recipients")
+    def _iso_text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("send_at is an ISO-8601 date-time string")
         return value
 
     @field_validator("send_at")
@@ -67,6 +81,11 @@ class SentMessage(BaseModel):
 
 class SendResult(BaseModel):
     messages: list[SentMessage]
+
+
+class MessageDetail(MessageOut):
+    status_history: list[StatusChange]
+    delivery_attempts: list[Attempt]
 
 
 @router.route(
@@ -111,7 +130,7 @@ async def send_message(ctx: Ctx) -> Any:
 
 @router.route(
     "GET", "/v1/messages/{message_id}",
-    summary="A message with its status history and delivery attempts",
+    summary="A message with its status history and delivery attempts", response=MessageDetail,
 )
 async def get_message(ctx: Ctx) -> Any:
     return await ctx.services.messages.get(ctx.workspace_id, ctx.path["message_id"])
@@ -119,7 +138,7 @@ async def get_message(ctx: Ctx) -> Any:
 
 @router.route(
     "DELETE", "/v1/messages/{message_id}", summary="Cancel a message that is still scheduled",
-    errors=(409,),
+    response=MessageOut, errors=(409,),
 )
 async def cancel_message(ctx: Ctx) -> Any:
     return await ctx.services.messages.cancel(ctx.workspace_id, ctx.path["message_id"])

@@ -8,27 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from chat.api.responses import ErrorBody
 from chat.api.routing import Endpoint, Router
-
-_ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {},
-            },
-        }
-    },
-}
 
 
 def document(routers: list[Router], version: str) -> dict[str, Any]:
-    components: dict[str, Any] = {"Error": _ERROR}
+    components: dict[str, Any] = {}
+    _schema(ErrorBody, components)
     paths: dict[str, Any] = {}
     for router in routers:
         for ep in router.endpoints:
@@ -60,8 +46,13 @@ def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any
     for name, sub in schema.pop("$defs", {}).items():
         if components.setdefault(name, sub) != sub:
             raise ValueError(f"two different models are named {name}")
+    extend = getattr(model, "openapi_extra", None)  # what pydantic cannot say (refs to others)
+    if extend is not None:
+        extend(schema)
     if components.setdefault(model.__name__, schema) != schema:
         raise ValueError(f"two different models are named {model.__name__}")
+    for referred in getattr(model, "schema_refs", ()):  # models its extra schema names
+        _schema(referred, components)
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
@@ -94,16 +85,22 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
         }
     ok: dict[str, Any] = {"description": "OK"}
     if ep.response is not None:
-        ok["content"] = {"application/json": {"schema": _schema(ep.response, components)}}
-    elif ep.status != 204:
-        ok["content"] = {"application/json": {"schema": {"type": "object"}}}
-    error = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        ok["content"] = {ep.produces: {"schema": _schema(ep.response, components)}}
+    elif ep.produces != "application/json":
+        ok["content"] = {ep.produces: {"schema": {"type": "string"}}}
+    error = {
+        "description": "Error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
     responses: dict[str, Any] = {str(ep.status): ok}
+    for status in ep.also:
+        responses[str(status)] = ok
     if ep.access != "public":
         op["security"] = [{"bearer": []}]
         responses["401"] = error
-        responses["404"] = error
         responses["429"] = error
+    if ep.access != "public" or "{" in ep.path:
+        responses["404"] = error
     if ep.body is not None:
         for code in ("400", "413", "415", "422"):
             responses[code] = error
@@ -113,5 +110,6 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
         responses["403"] = error
     for status in ep.errors:
         responses[str(status)] = error
+    responses["default"] = {**error, "description": "Any other error, in the same shape"}
     op["responses"] = responses
     return op

@@ -15,7 +15,7 @@ from chat.api import (
     system,
     webhooks,
 )
-from chat.api.routing import Router, starlette_routes
+from chat.api.routing import Router
 
 ROUTERS: list[Router] = [
     messages.router,
@@ -30,4 +30,4 @@ ROUTERS: list[Router] = [
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*system.routes(ROUTERS), *starlette_routes(ROUTERS)]
+    return system.routes(ROUTERS)

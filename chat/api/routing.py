@@ -2,7 +2,8 @@
 
 An endpoint names its body, query and response models; the wrapper enforces size,
 media type, JSON syntax, schema and auth before the handler runs, and the OpenAPI
-document is generated from the same declarations.
+document is generated from the same declarations. A method a path does not have is 405
+with ``Allow`` naming the ones it has (``chat.api.errors``, for every route).
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ class Endpoint:
     response: type[BaseModel] | None
     status: int
     errors: tuple[int, ...] = ()  # statuses beyond the ones every endpoint of its kind has
+    also: tuple[int, ...] = ()  # other success statuses with the same response
+    produces: str = "application/json"  # the media type of a success (text for a few)
 
 
 @dataclass
@@ -91,12 +94,14 @@ class Router:
         response: type[BaseModel] | None = None,
         status: int = 200,
         errors: tuple[int, ...] = (),
+        also: tuple[int, ...] = (),
+        produces: str = "application/json",
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
                 Endpoint(
                     method, path, handler, summary, self.tag, access, body, query, response,
-                    status, errors,
+                    status, errors, also, produces,
                 )
             )
             return handler

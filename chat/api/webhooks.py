@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field, JsonValue
 
 from chat.api.common import PageQuery, Strict
+from chat.api.responses import Attempt
 from chat.api.routing import Ctx, Reply, Router
 from chat.domain.channel_config import Url
 from chat.domain.errors import Unprocessable
@@ -32,6 +33,13 @@ def check_target(ctx: Ctx, url: str) -> None:
         )
 
 
+# What a subscription may ask for: an event type, "*", or "<noun>.*". The service checks
+# (422 unknown_event, chat.services.webhooks.event_filter); the schema lists the same.
+EVENT_CHOICES: list[JsonValue] = [
+    *sorted({*EVENT_TYPES, "*", *(f"{t.split('.')[0]}.*" for t in EVENT_TYPES)})
+]
+
+
 class WebhookBody(Strict):
     url: Url
     events: list[str] = Field(
@@ -40,6 +48,7 @@ class WebhookBody(Strict):
         max_length=20,
         description=f"Any of {', '.join(EVENT_TYPES)}; '*' for all, or '<noun>.*' "
         "(e.g. 'message.*').",
+        json_schema_extra={"items": {"type": "string", "enum": EVENT_CHOICES}},
     )
     secret: str | None = Field(
         default=None,
@@ -49,8 +58,47 @@ class WebhookBody(Strict):
     )
 
 
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    active: bool
+    secret: str = Field(description="in full only in the answer to its creation, else masked")
+    created_at: str
+
+
+class WebhookPage(BaseModel):
+    data: list[WebhookOut]
+    next_cursor: str | None
+
+
+class EventRef(BaseModel):
+    id: str | None
+    type: str | None
+
+
+class DeliveryState(BaseModel):
+    id: str
+    state: str = Field(description="pending, done, failed or cancelled")
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+
+
+class DeliveryOut(Attempt):
+    message_id: str | None
+    event: EventRef
+    delivery: DeliveryState | None
+
+
+class DeliveryPage(BaseModel):
+    data: list[DeliveryOut]
+    next_cursor: str | None
+
+
 @router.route(
-    "GET", "/v1/webhooks", summary="List webhook subscriptions", query=PageQuery, access="admin"
+    "GET", "/v1/webhooks", summary="List webhook subscriptions", query=PageQuery, access="admin",
+    response=WebhookPage,
 )
 async def list_webhooks(ctx: Ctx) -> Any:
     q: PageQuery = ctx.query
@@ -62,6 +110,7 @@ async def list_webhooks(ctx: Ctx) -> Any:
     "/v1/webhooks",
     summary="Subscribe a URL to events; the secret is shown this once",
     body=WebhookBody,
+    response=WebhookOut,
     status=201,
     access="admin",
 )
@@ -73,7 +122,8 @@ async def create_webhook(ctx: Ctx) -> Any:
 
 
 @router.route(
-    "GET", "/v1/webhooks/{webhook_id}", summary="Read a webhook subscription", access="admin"
+    "GET", "/v1/webhooks/{webhook_id}", summary="Read a webhook subscription", access="admin",
+    response=WebhookOut,
 )
 async def get_webhook(ctx: Ctx) -> Any:
     return await ctx.services.webhooks.get(ctx.workspace_id, ctx.path["webhook_id"])
@@ -96,6 +146,7 @@ async def delete_webhook(ctx: Ctx) -> Any:
     "/v1/webhooks/{webhook_id}/deliveries",
     summary="Delivery attempts, newest first, with each delivery's state",
     query=PageQuery,
+    response=DeliveryPage,
     access="admin",
 )
 async def list_deliveries(ctx: Ctx) -> Any:

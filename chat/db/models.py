@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -291,3 +292,12 @@ class WebhookSubscription(Base):
     events: Mapped[list[Any]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The inbox's order (chat.services.inbox): latest activity first, then id.
+Index(
+    "ix_conversations_activity",
+    Conversation.workspace_id,
+    func.coalesce(Conversation.last_message_at, Conversation.created_at),
+    Conversation.id,
+)

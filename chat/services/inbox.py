@@ -1,21 +1,29 @@
-"""Conversations as the inbox sees them: list, read, change status and assignee, read marks."""
+"""Conversations as the inbox sees them: list, read, change status and assignee, history.
+
+The list is the inbox's data: newest activity first, each conversation with its contact's
+name, a preview of its last message and how many of the contact's messages the asking
+agent has not read. A page costs two queries whatever its size: the page itself (with the
+contact's name), then the previews and unread counts of all its conversations.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from chat.bus import Bus, DomainEvent
 from chat.db import models as m
 from chat.db.engine import Database
-from chat.domain.enums import ConversationStatus
+from chat.domain.enums import ConversationStatus, Direction, MessageStatus
 from chat.domain.errors import NotFound, Unprocessable
 from chat.services import outbox
-from chat.services.paging import page
-from chat.services.views import conversation_view
+from chat.services.paging import ActivityCursor
+from chat.services.views import conversation_view, message_preview, message_view
 
 UNSET: Any = object()
 
@@ -34,30 +42,76 @@ class Inbox:
         self.bus = bus
 
     async def list(
-        self, workspace_id: str, flt: ConversationFilter, cursor: str | None, limit: int
+        self,
+        workspace_id: str,
+        flt: ConversationFilter,
+        cursor: str | None,
+        limit: int,
+        reader_agent_id: str | None = None,
     ) -> dict[str, Any]:
-        q = select(m.Conversation).where(m.Conversation.workspace_id == workspace_id)
-        if flt.status:
-            q = q.where(m.Conversation.status == flt.status)
-        if flt.contact_id:
-            q = q.where(m.Conversation.contact_id == flt.contact_id)
-        if flt.channel:
-            col = m.Conversation.channel_id if flt.channel.startswith("ch_") else m.Conversation.channel_type
-            q = q.where(col == flt.channel)
-        if flt.assignee:
-            if flt.assignee == "none":
-                q = q.where(m.Conversation.assignee_id.is_(None))
-            else:
-                kind, _, ident = flt.assignee.rpartition(":")
-                q = q.where(m.Conversation.assignee_id == ident)
-                if kind:
-                    q = q.where(m.Conversation.assignee_type == kind)
-        async with self.db.read() as session:
-            return await page(session, q, m.Conversation.id, cursor, limit, conversation_view)
+        """A page of conversations, latest activity first (ties: newest id first).
 
-    async def get(self, workspace_id: str, conversation_id: str) -> dict[str, Any]:
+        ``next_cursor`` is the (activity, id) of the page's last conversation, so pages
+        stay exact when conversations share a timestamp. ``unread_count`` counts the
+        contact's messages after ``reader_agent_id``'s read horizon, and is ``None`` when
+        no agent asks (an API key reads nothing)."""
+        q = (
+            select(m.Conversation, m.Contact.name)
+            .join(m.Contact, m.Contact.id == m.Conversation.contact_id)
+            .where(*_filters(workspace_id, flt))
+        )
+        if cursor:
+            at, last_id = ActivityCursor.parse(cursor)
+            q = q.where(or_(_ACTIVITY < at, and_(_ACTIVITY == at, m.Conversation.id < last_id)))
+        q = q.order_by(_ACTIVITY.desc(), m.Conversation.id.desc()).limit(limit + 1)
         async with self.db.read() as session:
-            return conversation_view(await owned(session, workspace_id, conversation_id))
+            rows = (await session.execute(q)).all()
+            more, rows = len(rows) > limit, rows[:limit]
+            views = await _inbox_views(session, rows, reader_agent_id)
+        last = rows[-1][0] if more and rows else None
+        return {
+            "data": views,
+            "next_cursor": ActivityCursor.of(_activity_of(last), last.id) if last else None,
+        }
+
+    async def get(
+        self, workspace_id: str, conversation_id: str, reader_agent_id: str | None = None
+    ) -> dict[str, Any]:
+        """One conversation in the list's shape (contact name, preview, unread count)."""
+        async with self.db.read() as session:
+            conv = await owned(session, workspace_id, conversation_id)
+            name = await session.scalar(select(m.Contact.name).where(m.Contact.id == conv.contact_id))
+            return (await _inbox_views(session, [(conv, name)], reader_agent_id))[0]
+
+    async def history(
+        self,
+        workspace_id: str,
+        conversation_id: str,
+        *,
+        after_seq: int = 0,
+        before_seq: int | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """Messages in seq order, private notes included (the workspace's view).
+
+        Forwards: the first ``limit`` after ``after_seq``; ``has_more`` when later ones
+        exist. Backwards (``before_seq`` given): the latest ``limit`` before ``before_seq``
+        (and after ``after_seq``); ``has_more`` when earlier ones exist. One row more than
+        asked is read to know."""
+        q = select(m.Message).where(
+            m.Message.conversation_id == conversation_id, m.Message.seq > after_seq
+        )
+        if before_seq is not None:
+            q = q.where(m.Message.seq < before_seq).order_by(m.Message.seq.desc())
+        else:
+            q = q.order_by(m.Message.seq)
+        async with self.db.read() as session:
+            await owned(session, workspace_id, conversation_id)
+            rows = list((await session.scalars(q.limit(limit + 1))).all())
+        more, rows = len(rows) > limit, rows[:limit]
+        if before_seq is not None:
+            rows.reverse()
+        return {"data": [message_view(r) for r in rows], "has_more": more}
 
     async def update(
         self,
@@ -83,6 +137,99 @@ class Inbox:
         self.bus.outbox_written()
         await self.bus.publish([DomainEvent("conversation.updated", workspace_id, view, origin)])
         return view
+
+
+# Last activity: the last message, or the opening of a conversation that has none yet.
+_ACTIVITY = func.coalesce(m.Conversation.last_message_at, m.Conversation.created_at)
+
+# A scheduled message has not happened yet, and a cancelled one never will.
+_NOT_PREVIEWED = (MessageStatus.SCHEDULED.value, MessageStatus.CANCELLED.value)
+
+
+def _activity_of(conv: m.Conversation) -> Any:
+    return conv.last_message_at or conv.created_at
+
+
+def _filters(workspace_id: str, flt: ConversationFilter) -> list[ColumnElement[bool]]:
+    where = [m.Conversation.workspace_id == workspace_id]
+    if flt.status:
+        where.append(m.Conversation.status == flt.status)
+    if flt.contact_id:
+        where.append(m.Conversation.contact_id == flt.contact_id)
+    if flt.channel:
+        col = m.Conversation.channel_id if flt.channel.startswith("ch_") else m.Conversation.channel_type
+        where.append(col == flt.channel)
+    if flt.assignee:
+        if flt.assignee == "none":
+            where.append(m.Conversation.assignee_id.is_(None))
+        else:
+            kind, _, ident = flt.assignee.rpartition(":")
+            where.append(m.Conversation.assignee_id == ident)
+            if kind:
+                where.append(m.Conversation.assignee_type == kind)
+    return where
+
+
+async def _inbox_views(
+    session: AsyncSession,
+    rows: Sequence[tuple[m.Conversation, str | None]],
+    reader_agent_id: str | None,
+) -> list[dict[str, Any]]:
+    """The conversations' views with contact name, last message preview and unread count,
+    in one query for the whole page."""
+    if not rows:
+        return []
+    latest = aliased(m.Message)
+    last_id = (
+        select(latest.id)
+        .where(latest.conversation_id == m.Conversation.id, latest.status.not_in(_NOT_PREVIEWED))
+        .order_by(latest.seq.desc())
+        .limit(1)
+        .correlate(m.Conversation)
+        .scalar_subquery()
+    )
+    columns: list[Any] = [m.Conversation.id, m.Message]
+    if reader_agent_id is not None:
+        counted = aliased(m.Message)
+        horizon = (
+            select(m.ReadHorizon.seq)
+            .where(
+                m.ReadHorizon.conversation_id == m.Conversation.id,
+                m.ReadHorizon.participant_type == "agent",
+                m.ReadHorizon.participant_id == reader_agent_id,
+            )
+            .correlate(m.Conversation)
+            .scalar_subquery()
+        )
+        unread = (
+            select(func.count())
+            .select_from(counted)
+            .where(
+                counted.conversation_id == m.Conversation.id,
+                counted.direction == Direction.INBOUND.value,
+                counted.seq > func.coalesce(horizon, 0),
+            )
+            .correlate(m.Conversation)
+            .scalar_subquery()
+        )
+        columns.append(unread)
+    ids = [conv.id for conv, _ in rows]
+    q = (
+        select(*columns)
+        .select_from(m.Conversation)
+        .outerjoin(m.Message, m.Message.id == last_id)
+        .where(m.Conversation.id.in_(ids))
+    )
+    extra = {r[0]: r[1:] for r in (await session.execute(q)).all()}
+    views = []
+    for conv, contact_name in rows:
+        message, *count = extra[conv.id]
+        view = conversation_view(conv)
+        view["contact_name"] = contact_name
+        view["last_message"] = message_preview(message) if message is not None else None
+        view["unread_count"] = int(count[0]) if count else None
+        views.append(view)
+    return views
 
 
 async def owned(session: AsyncSession, workspace_id: str, conversation_id: str) -> m.Conversation:

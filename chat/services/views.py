@@ -35,6 +35,35 @@ def message_view(msg: MessageRow) -> dict[str, Any]:
     }
 
 
+PREVIEW_CHARS = 200
+
+
+# Which content field a list shows, per content type (a template shows none).
+_PREVIEW_FIELDS = {"text": "text", "buttons": "text", "media": "caption", "location": "name"}
+
+
+def preview_text(content: dict[str, Any]) -> str | None:
+    """What a list shows of a message: its text, caption or place name, cut short."""
+    value = content.get(_PREVIEW_FIELDS.get(content.get("type", ""), ""))
+    if not isinstance(value, str) or not value:
+        return None
+    return value if len(value) <= PREVIEW_CHARS else value[: PREVIEW_CHARS - 1] + "…"
+
+
+def message_preview(msg: MessageRow) -> dict[str, Any]:
+    """A conversation's last message as the inbox list shows it."""
+    content = msg.content or {}
+    return {
+        "id": msg.id,
+        "seq": msg.seq,
+        "author_type": msg.author_type,
+        "content_type": content.get("type"),
+        "text": preview_text(content),
+        "private": msg.private,
+        "at": iso(msg.created_at),
+    }
+
+
 def conversation_view(conv: ConversationRow) -> dict[str, Any]:
     assignee = (
         {"type": conv.assignee_type, "id": conv.assignee_id} if conv.assignee_type else None
