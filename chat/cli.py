@@ -22,6 +22,9 @@ from typing import Any
 from chat.settings import Settings
 
 EXIT_PORT_BUSY = 3
+# Secrets that were published as examples (compose.yaml once defaulted to this one): a server
+# signing tokens with them would accept tokens anyone can forge.
+PUBLISHED_SECRET_KEYS = frozenset({"change-me-to-a-long-random-string"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,6 +289,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from chat.app import create_asgi
     from chat.db.migrate import ensure_schema
 
+    if settings.secret_key in PUBLISHED_SECRET_KEYS:
+        print(
+            "parley: PARLEY_SECRET_KEY is a published example value; unset it (Parley then "
+            "generates one and keeps it in the database) or set a long random string",
+            file=sys.stderr,
+        )
+        return 2
     host = args.host or settings.host
     port = args.port or settings.port
     # The port first: a busy one is reported before the database is touched. The socket

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chat.cli import _parser
+from chat.cli import PUBLISHED_SECRET_KEYS, _parser
 from tests.conftest import free_port
 
 PARLEY = [sys.executable, "-m", "chat.cli"]
@@ -289,3 +289,29 @@ def test_serve_on_a_busy_port_says_so_before_writing_anything(tmp_path: Path) ->
     assert r.returncode == 3
     assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in r.stderr
     assert r.stdout == "" and not db.exists()
+
+
+def test_serve_refuses_the_secret_key_once_published_in_compose_yaml(tmp_path: Path) -> None:
+    db = tmp_path / "untouched.db"
+    env = {k: v for k, v in os.environ.items() if k != "PARLEY_LOG_LEVEL"}
+    env.update(
+        PARLEY_DATABASE_URL=f"sqlite+aiosqlite:///{db}",
+        PARLEY_SECRET_KEY="change-me-to-a-long-random-string",
+    )
+    r = subprocess.run(
+        [*PARLEY, "serve", "--port", str(free_port())], env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )
+    assert r.returncode == 2 and "PARLEY_SECRET_KEY is a published example value" in r.stderr
+    assert not db.exists()
+
+
+def test_compose_leaves_the_secret_key_to_parley_and_says_what_it_runs(repo_root: Path) -> None:
+    import yaml
+
+    text = (repo_root / "compose.yaml").read_text()
+    parley = yaml.safe_load(text)["services"]["parley"]
+    # Unset in the environment -> empty -> Parley generates one and keeps it in the database.
+    assert parley["environment"]["PARLEY_SECRET_KEY"] == "${PARLEY_SECRET_KEY:-}"
+    assert not any(key in text for key in PUBLISHED_SECRET_KEYS)
+    assert "runs ONE Parley process" in text and "Two Parley processes" not in text
