@@ -12,7 +12,6 @@ import asyncio
 import gc
 import json
 import logging
-import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -44,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 def _log_level(settings: Settings, verbose: bool) -> str:
     if verbose:
         return "debug" if settings.log_level.lower() == "debug" else "info"
-    if "PARLEY_LOG_LEVEL" in os.environ:
+    if "log_level" in settings.model_fields_set:  # PARLEY_LOG_LEVEL, from the environment or .env
         return settings.log_level.lower()
     return "warning"
 
