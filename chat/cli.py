@@ -221,7 +221,7 @@ def _workspace_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
 
 def _checked_email_and_password(args: argparse.Namespace) -> tuple[str, list[dict[str, Any]]]:
     """The email under the REST API's rule, and the problems found (as 422 details)."""
-    from chat.services.contacts import normalise_email
+    from chat.domain.emails import normalise_email
 
     problems: list[dict[str, Any]] = []
     email = args.email

@@ -220,7 +220,7 @@ async def test_agent_reset_password_prints_a_new_password_and_the_old_one_stops(
 
 
 def test_agent_create_checks_emails_by_the_rest_apis_rule(db_url: str) -> None:
-    """The rule is chat.services.contacts.normalise_email; tests/api/test_email_rule.py
+    """The rule is chat.domain.emails.normalise_email; tests/api/test_email_rule.py
     runs the same addresses through POST /v1/agents."""
     ws = ok_json(["workspace", "create", "Acme"], db_url)["workspace_id"]
     for email in ACCEPTED_EMAILS:

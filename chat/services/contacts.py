@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat.bus import Bus
 from chat.db import models as m
 from chat.db.engine import Database
+from chat.domain.emails import normalise_email
 from chat.domain.enums import ChannelType
 from chat.domain.errors import Conflict, NotFound, Unprocessable
 from chat.domain.ids import new_id
@@ -66,27 +66,6 @@ def normalise_phone(raw: str, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError("not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-# Reserved names (RFC 2606, 6761, 6762) that email-validator refuses as undeliverable, but
-# that test setups and internal networks use: ``ann@acme.test``, ``demo@parley.local``.
-SPECIAL_USE_TLDS = frozenset({"test", "example", "invalid", "localhost", "local"})
-
-
-def normalise_email(raw: str) -> str:
-    """The one email rule (REST and CLI): RFC 5322 syntax as email-validator checks it, a
-    domain with a dot and a top-level name, no DNS lookup; reserved test and local names
-    are accepted. Returns the address lower-cased."""
-    address = raw.strip()
-    head, dot, tld = address.rpartition(".")
-    special = bool(dot) and "@" in head and tld.lower() in SPECIAL_USE_TLDS
-    try:
-        # A reserved name is checked as if it were an ordinary one, then given back.
-        info = validate_email(f"{head}.com" if special else address, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"not a valid email address: {exc}") from exc
-    normalized = info.normalized.lower()
-    return f"{normalized.removesuffix('.com')}.{tld.lower()}" if special else normalized
 
 
 def normalise_country(raw: str) -> str:

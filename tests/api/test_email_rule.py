@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from chat.services.contacts import normalise_email
+from chat.domain.emails import normalise_email
 from tests.test_cli import ACCEPTED_EMAILS, REFUSED_EMAILS
 
 
