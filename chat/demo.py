@@ -1,29 +1,86 @@
-"""``parley serve --demo``: a workspace and an agent to try things with at once."""
+"""``parley serve --demo``: a workspace and an agent to try things with at once.
+
+The demo is seeded once per database. API keys and passwords are stored hashed, so to print
+the same login on later runs the demo keeps its own plaintext copy in the ``instance_secrets``
+row ``demo`` (only the demo's; ``parley workspace create`` keeps nothing in plain text). A
+key or password changed since (``parley workspace rotate-key``, ``parley agent
+reset-password``) is reported as changed rather than printed; a deleted demo workspace is
+seeded again.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from chat.db import models as m
 from chat.domain.enums import AgentRole
+from chat.domain.errors import ParleyError
+
+DEMO_ROW = "demo"
+DEMO_EMAIL = "demo@parley.local"
 
 
 async def seed(services: Any, base_url: str) -> str:
+    """Seeds the demo on first use; returns the text to print (the same on every run)."""
+    stored = await _stored(services)
+    if stored is None or await services.workspaces.get(stored["workspace_id"]) is None:
+        stored = await _create(services)
+        first = True
+    else:
+        first = False
+    return await _describe(services, stored, base_url, first)
+
+
+async def _stored(services: Any) -> dict[str, str] | None:
+    async with services.db.read() as session:
+        row = await session.get(m.InstanceSecret, DEMO_ROW)
+    return None if row is None else dict(json.loads(row.value))
+
+
+async def _create(services: Any) -> dict[str, str]:
     keys = await services.workspaces.create("Demo")
     agent, password = await services.agents.create(
-        keys["workspace_id"], "demo@parley.local", "Demo Agent", AgentRole.ADMIN
+        keys["workspace_id"], DEMO_EMAIL, "Demo Agent", AgentRole.ADMIN
     )
+    stored = {
+        "workspace_id": keys["workspace_id"],
+        "api_key": keys["api_key"],
+        "email": agent["email"],
+        "password": password,
+    }
+    async with services.db.write() as session:
+        row = await session.get(m.InstanceSecret, DEMO_ROW)
+        if row is None:
+            session.add(m.InstanceSecret(name=DEMO_ROW, value=json.dumps(stored)))
+        else:  # the demo workspace was deleted: this one replaces it
+            row.value = json.dumps(stored)
+    return stored
+
+
+async def _describe(services: Any, stored: dict[str, str], base_url: str, first: bool) -> str:
+    ws_id = stored["workspace_id"]
+    ws = await services.workspaces.get(ws_id)
+    api_key = stored["api_key"]
+    if await services.workspaces.by_api_key(api_key) != ws_id:
+        api_key = "(rotated since the demo was seeded: use the key rotate-key printed)"
+    password = stored["password"]
+    try:
+        await services.agents.login(stored["email"], password, ws_id)
+    except ParleyError:
+        password = "(changed since the demo was seeded: see parley agent reset-password)"
     lines = [
         "",
-        "Parley demo workspace",
-        f"  workspace_id     {keys['workspace_id']}",
-        f"  api_key          {keys['api_key']}",
-        f"  widget_key       {keys['widget_key']}",
-        f"  identity_secret  {keys['identity_secret']}",
-        f"  agent login      {agent['email']} / {password}",
+        "Parley demo workspace" + ("" if first else " (seeded on an earlier run)"),
+        f"  workspace_id     {ws_id}",
+        f"  api_key          {api_key}",
+        f"  widget_key       {ws.widget_key}",
+        f"  identity_secret  {ws.identity_secret}",
+        f"  agent login      {stored['email']} / {password}",
         "",
         "Try:",
-        f"  curl -s {base_url}/v1/conversations -H 'Authorization: Bearer {keys['api_key']}'",
-        f"  open {base_url}/docs for the API reference",
+        f"  curl -s {base_url}/v1/conversations -H 'Authorization: Bearer {api_key}'",
+        f"  open {base_url}/ (links to the API reference at {base_url}/docs)",
         "",
     ]
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,11 +35,61 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     )
 
 
-def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    return [
-        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-        for e in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
+_ABSENT = object()
+_INSTANCE_OF = re.compile(r"a valid dictionary or instance of \w+")
+
+
+def validation_details(exc: ValidationError, data: Any = _ABSENT) -> list[dict[str, Any]]:
+    """``{"loc", "msg", "type"}`` per problem, ``loc`` naming the caller's own fields only.
+
+    pydantic puts its own labels into ``loc`` (a union member such as
+    ``function-after[_one_target(), To]``, a discriminator's tag); walking ``data`` (the body
+    that was validated) keeps the keys and indexes that are in it, plus a missing field's name.
+    A union tried as each of its members reports every member's failure: a member that failed
+    only on the input's type is dropped when another member got further.
+    """
+    found: list[tuple[tuple[str | int, ...], bool, dict[str, Any]]] = []
+    for e in exc.errors(include_url=False, include_context=False, include_input=False):
+        loc, in_union = _user_loc(tuple(e["loc"]), data, e["type"] == "missing")
+        msg = _INSTANCE_OF.sub("an object", e["msg"]).removeprefix("Value error, ")
+        found.append((loc, in_union, {"loc": list(loc), "msg": msg, "type": e["type"]}))
+    details: list[dict[str, Any]] = []
+    for loc, in_union, detail in found:
+        if in_union and detail["type"].endswith("_type") and any(
+            other_loc[: len(loc)] == loc and not other["type"].endswith("_type")
+            for other_loc, _, other in found
+        ):
+            continue
+        same = next((d for d in details if d["loc"] == detail["loc"] and d["type"].endswith("_type")
+                     and detail["type"].endswith("_type")), None)
+        if same is not None:  # "should be an object" + "should be a valid list": one message
+            same["msg"] += " or " + detail["msg"].removeprefix("Input should be ")
+            continue
+        details.append(detail)
+    return details
+
+
+def _user_loc(
+    loc: tuple[str | int, ...], data: Any, missing: bool
+) -> tuple[tuple[str | int, ...], bool]:
+    """``loc`` without pydantic's labels, and whether any label was dropped."""
+    if data is _ABSENT:
+        return loc, False
+    kept: list[str | int] = []
+    node = data
+    dropped = False
+    for i, part in enumerate(loc):
+        in_dict = isinstance(node, dict) and isinstance(part, str) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            node = node[part]
+        elif missing and i == len(loc) - 1 and isinstance(part, str):
+            pass  # the name of a field the caller left out
+        else:
+            dropped = True
+            continue
+        kept.append(part)
+    return tuple(kept), dropped
 
 
 async def on_parley_error(_request: Request, exc: Exception) -> Response:

@@ -164,7 +164,7 @@ def validate(model: type[BaseModel], data: Any) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise Unprocessable("request does not match the schema", details=validation_details(exc))
+        raise Unprocessable("request does not match the schema", details=validation_details(exc, data))
 
 
 def _wrap(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:

@@ -6,18 +6,27 @@ They are declared like every other endpoint, so the OpenAPI document describes t
 from __future__ import annotations
 
 import hmac
+from html import escape
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import text
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
+from starlette.routing import BaseRoute, Match, Route
 
 from chat.api import openapi
 from chat.api.routing import Ctx, Reply, Router, starlette_routes
 from chat.domain.errors import Unauthorized
+from chat.services.container import Services
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -96,6 +105,60 @@ async def docs(_ctx: Ctx) -> Any:
     return FileResponse(STATIC / "docs.html", media_type="text/html")
 
 
+# Pages that other parts of Parley may serve; the landing page links them once routed.
+OPTIONAL_PAGES = [
+    ("/inbox", "Agent inbox", "answer customers as an agent"),
+    ("/widget/demo", "Widget demo", "the web chat widget on a sample page"),
+]
+ALWAYS = [
+    ("/docs", "API reference", "every REST endpoint, generated from the code"),
+    ("/openapi.json", "OpenAPI document", "the same, for tools"),
+    ("/health", "/health", "the process is up"),
+    ("/ready", "/ready", "the database (and Redis, when configured) answer"),
+    ("/metrics", "/metrics", "Prometheus text"),
+]
+_DATABASES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+_LANDING_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+def _routed(request: Request, path: str) -> bool:
+    scope = {"type": "http", "method": "GET", "path": path, "root_path": ""}
+    return any(r.matches(scope)[0] == Match.FULL for r in request.app.routes)
+
+
+async def landing(request: Request) -> Response:
+    """``GET /``: what is running and where to go next (no script, nothing fetched elsewhere)."""
+    services: Services = request.app.state.services
+    settings = services.settings
+    backend = settings.database_url.split("+", 1)[0].split(":", 1)[0]
+    database = _DATABASES.get(backend, backend)
+    redis = "with Redis" if settings.redis_url else "without Redis (one process)"
+    pages = [p for p in OPTIONAL_PAGES if _routed(request, p[0])] + ALWAYS
+    items = "\n".join(
+        f'<li><a href="{escape(path)}">{escape(title)}</a> &mdash; {escape(what)}</li>'
+        for path, title, what in pages
+    )
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Parley {escape(_version())}</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}}
+code{{background:#f3f3f3;padding:0 .2em}}</style></head>
+<body><h1>Parley is running</h1>
+<p>Version <code>{escape(_version())}</code> on <strong>{escape(database)}</strong>,
+{escape(redis)}.</p>
+<ul>
+{items}
+</ul>
+<p>Customers and agents connect over Socket.IO at <code>/socket.io</code>
+(namespaces <code>/client</code>, <code>/agent</code>, <code>/rasa</code>).</p>
+</body></html>
+"""
+    return HTMLResponse(body, headers={"Content-Security-Policy": _LANDING_CSP})
+
+
+
+
 def routes(routers: list[Router]) -> list[BaseRoute]:
     """These endpoints, ``routers``' and ``GET /openapi.json`` describing all of them."""
     described = Router("system")
@@ -109,4 +172,5 @@ def routes(routers: list[Router]) -> list[BaseRoute]:
         return JSONResponse(spec)
 
     spec.update(openapi.document(every, _version()))
-    return [*starlette_routes(every)]
+    # The landing page is for people, not part of the API document.
+    return [Route("/", landing, include_in_schema=False), *starlette_routes(every)]

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
+
+from chat.domain.emails import normalise_email
 
 _NO_SPACE = re.compile(r"^\S+$")
 _BASE64URL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
@@ -33,14 +34,6 @@ def normalise_phone(raw: str, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError("not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def normalise_email(raw: str) -> str:
-    try:
-        info = validate_email(raw.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"not a valid email address: {exc}") from exc
-    return info.normalized.lower()
 
 
 def e164(address: str) -> str:

@@ -202,3 +202,21 @@ class Agents:
                 )
             ]
         )
+
+    async def reset_password(
+        self, workspace_id: str, email: str, password: str | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """Gives the agent with ``email`` in the workspace a new password (generated when not
+        given); the old one stops working at once. Returns the agent and the new password."""
+        password = password or secrets.token_urlsafe(12)
+        password_hash = await asyncio.to_thread(hash_password, password)
+        async with self.db.write() as session:
+            agent = await session.scalar(
+                select(m.Agent).where(
+                    m.Agent.workspace_id == workspace_id, m.Agent.email == email.lower()
+                )
+            )
+            if agent is None:
+                raise NotFound("no agent with this email in the workspace")
+            agent.password_hash = password_hash
+            return agent_view(agent), password

@@ -7,6 +7,7 @@ process draws from the same buckets (one atomic Lua script per request).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -115,8 +116,10 @@ class Throttle:
     async def _take(self, key: str, rate: float, burst: int) -> None:
         wait = await self.buckets.take(key, rate, burst)
         if wait > 0:
+            # Whole seconds, rounded up: the message and Retry-After say the same.
+            seconds = max(1, math.ceil(wait))
             raise RateLimited(
-                f"too many requests; try again in {wait:.1f} s", retry_after=wait
+                f"too many requests; try again in {seconds} s", retry_after=seconds
             )
 
     async def close(self) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from chat.db import models as m
 from chat.db.engine import Database
+from chat.db.types import utcnow
 from chat.domain.channels import INAPP
+from chat.domain.errors import NotFound, Unprocessable
 from chat.domain.ids import new_id, new_secret
 from chat.security import hash_api_key
 
@@ -60,7 +63,9 @@ class Workspaces:
         async with self.db.read() as session:
             return await session.scalar(
                 select(m.ApiKey.workspace_id).where(
-                    m.ApiKey.key_hash == hash_api_key(api_key), m.ApiKey.revoked_at.is_(None)
+                    m.ApiKey.key_hash == hash_api_key(api_key),
+                    # A rotated key keeps working until its revoked_at (the grace period).
+                    or_(m.ApiKey.revoked_at.is_(None), m.ApiKey.revoked_at > utcnow()),
                 )
             )
 
@@ -76,3 +81,59 @@ class Workspaces:
 
     async def exists(self, workspace_id: str) -> bool:
         return await self.get(workspace_id) is not None
+
+    async def list(self) -> list[dict[str, Any]]:
+        async with self.db.read() as session:
+            rows = await session.scalars(select(m.Workspace).order_by(m.Workspace.created_at))
+            return [
+                {
+                    "workspace_id": ws.id,
+                    "name": ws.name,
+                    "widget_key": ws.widget_key,
+                    "created_at": ws.created_at.isoformat(),
+                }
+                for ws in rows
+            ]
+
+    async def rotate_api_key(self, workspace_id: str, grace_seconds: int = 0) -> dict[str, Any]:
+        """A new API key; the workspace's other keys stop working after ``grace_seconds``
+        (at once for 0). Returns the new key, shown only this once."""
+        if grace_seconds < 0:
+            raise Unprocessable("the grace period cannot be negative", code="invalid_grace")
+        api_key = new_secret("pk", 32)
+        until = utcnow() + timedelta(seconds=grace_seconds)
+        async with self.db.write() as session:
+            if await session.get(m.Workspace, workspace_id) is None:
+                raise NotFound("workspace not found")
+            await session.execute(
+                update(m.ApiKey)
+                .where(
+                    m.ApiKey.workspace_id == workspace_id,
+                    or_(m.ApiKey.revoked_at.is_(None), m.ApiKey.revoked_at > until),
+                )
+                .values(revoked_at=until)
+            )
+            session.add(
+                m.ApiKey(
+                    id=new_id("key"),
+                    workspace_id=workspace_id,
+                    key_hash=hash_api_key(api_key),
+                    prefix=api_key[:10],
+                )
+            )
+        return {"workspace_id": workspace_id, "api_key": api_key, "old_keys_stop_at": until.isoformat()}
+
+    async def rotate_secret(self, workspace_id: str, which: str) -> dict[str, Any]:
+        """A new ``widget_key``, ``identity_secret`` or ``webhook_secret``; the old one stops
+        at once (they are kept in plain text, one per workspace, with no grace period)."""
+        prefixes = {"widget_key": ("wk", 18), "identity_secret": ("is", 32), "webhook_secret": ("whs", 32)}
+        if which not in prefixes:
+            raise Unprocessable(f"cannot rotate {which!r}", code="invalid_key_kind")
+        prefix, size = prefixes[which]
+        value = new_secret(prefix, size)
+        async with self.db.write() as session:
+            ws = await session.get(m.Workspace, workspace_id)
+            if ws is None:
+                raise NotFound("workspace not found")
+            setattr(ws, which, value)
+        return {"workspace_id": workspace_id, which: value}

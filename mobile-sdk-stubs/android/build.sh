@@ -2,7 +2,7 @@
 # Compiles the Parley Android client stub and its check programs with plain javac against
 # Debian's jars (no Gradle, no Maven Central needed).
 #
-#   apt-get install -y libokhttp-java libandroid-json-java   # okhttp 3.x, okio 1.x, org.json
+#   apt-get install -y libokhttp-java libokio-java libandroid-json-java   # okhttp 3.x, okio 1.x, org.json
 #   ./build.sh [OUT_DIR]                                      # default: ./build
 #
 # Output: OUT_DIR/classes (library + io.parley.client.Check + ProtocolSelfTest),

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -21,7 +22,9 @@ from pathlib import Path
 import pytest
 
 ANDROID_DIR = Path(__file__).resolve().parents[2] / "mobile-sdk-stubs" / "android"
-INSTALL_HINT = "apt-get install -y default-jdk-headless libokhttp-java libandroid-json-java"
+INSTALL_HINT = (
+    "apt-get install -y default-jdk-headless libokhttp-java libokio-java libandroid-json-java"
+)
 AGENT_TEXT = "hello from agent"
 OFFLINE_TEXT = "sent while offline"
 STEP_TIMEOUT = 60  # seconds to wait for the next line of the check program
@@ -50,6 +53,14 @@ def android_classpath(tmp_path_factory) -> str:
         _unavailable(proc.stderr.strip())
     assert proc.returncode == 0, f"build.sh failed:\n{proc.stdout}\n{proc.stderr}"
     return (out / "classpath").read_text().strip()
+
+
+def test_the_install_hint_names_every_package_build_sh_needs():
+    """The skip message is a newcomer's instructions: every jar build.sh looks for is in it."""
+    build_sh = (ANDROID_DIR / "build.sh").read_text()
+    needed = set(re.findall(r"apt-get install (lib[a-z-]+-java)\)", build_sh))
+    assert needed == {"libokhttp-java", "libokio-java", "libandroid-json-java"}
+    assert needed <= set(INSTALL_HINT.split())
 
 
 def test_android_packet_codec(android_classpath):
