@@ -138,7 +138,9 @@ def create_asgi(
     return realtime.wrap(app), app
 
 
-def _lifespan(settings: Settings, realtime: Realtime | None, registry: Registry):
+def _lifespan(
+    settings: Settings, realtime: Realtime | None, registry: Registry
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database_url)

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from chat.domain.addresses import normalise_email
+from chat.domain.emails import normalise_email
 
 
 class Strict(BaseModel):

@@ -96,7 +96,8 @@ class Realtime:
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         """Socket.IO at ``/socket.io``, everything else to ``app`` (lifespan included)."""
-        return socketio.ASGIApp(self.sio, other_asgi_app=app, socketio_path=SOCKETIO_PATH)
+        wrapped: ASGIApp = socketio.ASGIApp(self.sio, other_asgi_app=app, socketio_path=SOCKETIO_PATH)
+        return wrapped
 
     async def start(self, services: Services) -> None:
         services.bus.subscribe(RealtimeFanout(self.audience, services.directory))

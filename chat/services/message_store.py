@@ -551,7 +551,7 @@ class _Store:
                 else:
                     res = cast(ParleyError, first)
             assert res is not None
-            out.append(cast(Result, res))
+            out.append(res)
         return out
 
 
