@@ -19,14 +19,12 @@ from starlette.responses import (
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
-    Response,
 )
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match
 
 from chat.api import openapi
 from chat.api.routing import Ctx, Reply, Router, starlette_routes
 from chat.domain.errors import Unauthorized
-from chat.services.container import Services
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -126,9 +124,13 @@ def _routed(request: Request, path: str) -> bool:
     return any(r.matches(scope)[0] == Match.FULL for r in request.app.routes)
 
 
-async def landing(request: Request) -> Response:
+@router.route(
+    "GET", "/", summary="What is running, with links to the reference, health and pages",
+    access="public", produces="text/html",
+)
+async def landing(ctx: Ctx) -> Any:
     """``GET /``: what is running and where to go next (no script, nothing fetched elsewhere)."""
-    services: Services = request.app.state.services
+    request, services = ctx.request, ctx.services
     settings = services.settings
     backend = settings.database_url.split("+", 1)[0].split(":", 1)[0]
     database = _DATABASES.get(backend, backend)
@@ -172,5 +174,4 @@ def routes(routers: list[Router]) -> list[BaseRoute]:
         return JSONResponse(spec)
 
     spec.update(openapi.document(every, _version()))
-    # The landing page is for people, not part of the API document.
-    return [Route("/", landing, include_in_schema=False), *starlette_routes(every)]
+    return [*starlette_routes(every)]
