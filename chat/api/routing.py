@@ -8,18 +8,18 @@ with ``Allow`` naming the ones it has (``chat.api.errors``, for every route).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from chat.api.auth import Principal, authenticate
 from chat.api.errors import validation_details
+from chat.domain import jsontext
 from chat.domain.errors import (
     BadRequest,
     Forbidden,
@@ -131,7 +131,7 @@ async def read_json(request: Request, limit: int) -> Any:
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaType("send the body as application/json")
     try:
-        body = json.loads(raw)
+        body = jsontext.loads(raw)
     except ValueError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}", code="invalid_json") from exc
     # JSON can carry a NUL only as the escape \u0000 (a raw one is invalid JSON).
@@ -198,7 +198,7 @@ def _json(body: Any, status: int) -> Response:
         return Response(status_code=204)
     if isinstance(body, BaseModel):
         body = body.model_dump(mode="json")
-    return JSONResponse(body, status_code=status)
+    return Response(jsontext.dumps(body).encode(), status_code=status, media_type="application/json")
 
 
 def starlette_routes(routers: list[Router]) -> list[Route]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 
 from chat.db import models as m
 from chat.db.engine import Database
@@ -14,6 +14,12 @@ from chat.domain.channels import INAPP
 from chat.domain.errors import NotFound, Unprocessable
 from chat.domain.ids import new_id, new_secret
 from chat.security import hash_api_key
+
+_keys = cast(Table, m.ApiKey.__table__)
+_LIVE_KEY = select(_keys.c.workspace_id).where(
+    _keys.c.key_hash == bindparam("b_hash"),
+    or_(_keys.c.revoked_at.is_(None), _keys.c.revoked_at > bindparam("b_now")),
+)
 
 
 class Workspaces:
@@ -60,14 +66,12 @@ class Workspaces:
         }
 
     async def by_api_key(self, api_key: str) -> str | None:
-        async with self.db.read() as session:
-            return await session.scalar(
-                select(m.ApiKey.workspace_id).where(
-                    m.ApiKey.key_hash == hash_api_key(api_key),
-                    # A rotated key keeps working until its revoked_at (the grace period).
-                    or_(m.ApiKey.revoked_at.is_(None), m.ApiKey.revoked_at > utcnow()),
-                )
-            )
+        """The workspace of a key that is live (a rotated key keeps working until its
+        ``revoked_at``: the grace period). Every REST call asks: a Core statement on a
+        pooled connection, no ORM session."""
+        async with self.db.engine.connect() as conn:
+            found = await conn.scalar(_LIVE_KEY, {"b_hash": hash_api_key(api_key), "b_now": utcnow()})
+        return str(found) if found is not None else None
 
     async def by_widget_key(self, widget_key: str) -> m.Workspace | None:
         async with self.db.read() as session:

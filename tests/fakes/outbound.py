@@ -69,21 +69,31 @@ async def queued_message(
                     address=address,
                 )
             )
-        conv = m.Conversation(
-            id=new_id("cv"),
-            workspace_id=workspace_id,
-            contact_id=contact_id,
-            channel_id=channel_id,
-            channel_type=CHANNEL_TYPE,
-            last_seq=1,
+        # One open conversation per contact and channel (a unique index says so).
+        conv = await s.scalar(
+            select(m.Conversation).where(
+                m.Conversation.contact_id == contact_id,
+                m.Conversation.channel_id == channel_id,
+                m.Conversation.status != "resolved",
+            )
         )
-        s.add(conv)
+        if conv is None:
+            conv = m.Conversation(
+                id=new_id("cv"),
+                workspace_id=workspace_id,
+                contact_id=contact_id,
+                channel_id=channel_id,
+                channel_type=CHANNEL_TYPE,
+                last_seq=0,
+            )
+            s.add(conv)
+        conv.last_seq += 1
         await s.flush()
         msg = m.Message(
             id=new_id("msg"),
             workspace_id=workspace_id,
             conversation_id=conv.id,
-            seq=1,
+            seq=conv.last_seq,
             direction="outbound",
             author_type="agent",
             content={"type": "text", "text": text},

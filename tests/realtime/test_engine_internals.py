@@ -38,7 +38,7 @@ def params(fn: Any) -> list[str]:
 
 def test_pyproject_pins_the_installed_versions(repo_root: Path) -> None:
     deps = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]["dependencies"]
-    pins = dict(re.fullmatch(r"([\w-]+)==([\w.]+)", d).groups() for d in deps if "==" in d)  # type: ignore[union-attr]
+    pins = dict(re.fullmatch(r"([\w-]+)(?:\[[\w,-]+\])?==([\w.]+)", d).groups() for d in deps if "==" in d)  # type: ignore[union-attr]
     assert {name: pins.get(name) for name in PINNED} == PINNED
     assert {name: version(name) for name in PINNED} == PINNED
 
