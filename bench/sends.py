@@ -77,7 +77,8 @@ class Server:
         )
         return json.loads(out.stdout)
 
-    async def start(self) -> str:
+    def start(self) -> str:
+        """Database, migrations, a workspace, then the server; returns the API key."""
         if self.pg_name:
             subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {self.pg_name}"], check=True)
         subprocess.run([sys.executable, "-m", "chat.cli", "migrate"], cwd=self.root, env=self.env,
@@ -87,12 +88,15 @@ class Server:
             [*pin(0), sys.executable, "-m", "chat.cli", "serve", "--port", str(self.port)],
             cwd=self.root, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
+        return str(keys["api_key"])
+
+    async def ready(self) -> None:
         async with aiohttp.ClientSession() as http:
             for _ in range(300):
                 try:
                     async with http.get(f"http://127.0.0.1:{self.port}/health") as r:
                         if r.status == 200:
-                            return str(keys["api_key"])
+                            return
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.1)
@@ -152,18 +156,23 @@ def batch_body(n: int, i: int) -> bytes:
                        "content": {"type": "text", "text": "Sale starts today"}}).encode()
 
 
-async def measure(root: Path, db: str, seconds: float) -> dict[str, dict[str, float]]:
+def measure(root: Path, db: str, seconds: float) -> dict[str, dict[str, float]]:
     server = Server(root, db)
     try:
-        key = await server.start()
-        url = f"http://127.0.0.1:{server.port}"
-        await closed_loop(url, key, 64, 2, single_body, 1)  # warm up, and the pool's contacts
-        return {
-            "single": await closed_loop(url, key, 64, seconds, single_body, 1),
-            "batch": await closed_loop(url, key, 4, seconds, batch_body, 1000),
-        }
+        key = server.start()
+        return asyncio.run(_load(server, key, seconds))
     finally:
         server.stop()
+
+
+async def _load(server: Server, key: str, seconds: float) -> dict[str, dict[str, float]]:
+    await server.ready()
+    url = f"http://127.0.0.1:{server.port}"
+    await closed_loop(url, key, 64, 2, single_body, 1)  # warm up, and the pool's contacts
+    return {
+        "single": await closed_loop(url, key, 64, seconds, single_body, 1),
+        "batch": await closed_loop(url, key, 4, seconds, batch_body, 1000),
+    }
 
 
 def baseline_checkout(rev: str) -> Path:
@@ -185,12 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         tree = baseline_checkout(args.baseline)
         try:
-            results["baseline " + args.baseline] = asyncio.run(measure(tree, args.db, args.seconds))
+            results["baseline " + args.baseline] = measure(tree, args.db, args.seconds)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True).stdout.strip()
-    results["parley " + head] = asyncio.run(measure(ROOT, args.db, args.seconds))
+                          check=False, capture_output=True, text=True).stdout.strip()
+    results["parley " + head] = measure(ROOT, args.db, args.seconds)
     print(f"# bench/sends.py --db {args.db} --seconds {args.seconds}; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores; server on core 0, load on core 1")
     print("| server | single sends/s | p99 ms | batch messages/s (1,000 new contacts each) | p99 ms |")
