@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Literal, Required, TypedDict
 
 from sqlalchemy import or_, select, update
 
@@ -16,11 +16,46 @@ from chat.domain.ids import new_id, new_secret
 from chat.security import hash_api_key
 
 
+class WorkspaceKeys(TypedDict):
+    """A new workspace's id and credentials (the secrets are shown this once)."""
+
+    workspace_id: str
+    api_key: str
+    widget_key: str
+    identity_secret: str
+    webhook_secret: str
+
+
+class WorkspaceSummary(TypedDict):
+    workspace_id: str
+    name: str
+    widget_key: str
+    created_at: str
+
+
+class ApiKeyRotation(TypedDict):
+    workspace_id: str
+    api_key: str  # shown this once
+    old_keys_stop_at: str
+
+
+Secret = Literal["widget_key", "identity_secret", "webhook_secret"]
+
+
+class SecretRotation(TypedDict, total=False):
+    """The workspace and the one secret that was rotated."""
+
+    workspace_id: Required[str]
+    widget_key: str
+    identity_secret: str
+    webhook_secret: str
+
+
 class Workspaces:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, name: str) -> dict[str, Any]:
+    async def create(self, name: str) -> WorkspaceKeys:
         """Create a workspace with an API key and an in-app channel; secrets shown once."""
         api_key = new_secret("pk", 32)
         ws = m.Workspace(
@@ -82,7 +117,7 @@ class Workspaces:
     async def exists(self, workspace_id: str) -> bool:
         return await self.get(workspace_id) is not None
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[WorkspaceSummary]:
         async with self.db.read() as session:
             rows = await session.scalars(select(m.Workspace).order_by(m.Workspace.created_at))
             return [
@@ -95,7 +130,7 @@ class Workspaces:
                 for ws in rows
             ]
 
-    async def rotate_api_key(self, workspace_id: str, grace_seconds: int = 0) -> dict[str, Any]:
+    async def rotate_api_key(self, workspace_id: str, grace_seconds: int = 0) -> ApiKeyRotation:
         """A new API key; the workspace's other keys stop working after ``grace_seconds``
         (at once for 0). Returns the new key, shown only this once."""
         if grace_seconds < 0:
@@ -123,7 +158,7 @@ class Workspaces:
             )
         return {"workspace_id": workspace_id, "api_key": api_key, "old_keys_stop_at": until.isoformat()}
 
-    async def rotate_secret(self, workspace_id: str, which: str) -> dict[str, Any]:
+    async def rotate_secret(self, workspace_id: str, which: Secret) -> SecretRotation:
         """A new ``widget_key``, ``identity_secret`` or ``webhook_secret``; the old one stops
         at once (they are kept in plain text, one per workspace, with no grace period)."""
         prefixes = {"widget_key": ("wk", 18), "identity_secret": ("is", 32), "webhook_secret": ("whs", 32)}
@@ -136,4 +171,6 @@ class Workspaces:
             if ws is None:
                 raise NotFound("workspace not found")
             setattr(ws, which, value)
-        return {"workspace_id": workspace_id, which: value}
+        rotated: SecretRotation = {"workspace_id": workspace_id}
+        rotated[which] = value
+        return rotated
