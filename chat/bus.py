@@ -9,7 +9,7 @@ and never fails the write that caused the event.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class DomainEvent:
     type: str  # "message.created", "message.status", "conversation.created", ...
     workspace_id: str
-    data: dict[str, Any]
+    data: Mapping[str, Any]  # a view (``chat.services.views``) or a small JSON object
     # Who caused it, so a fan-out can skip the originating socket.
     origin: str | None = None
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from chat.api.common import Patch, Strict
 from chat.api.routing import Ctx, Reply, Router
 from chat.domain.channels import REGISTRY, ChannelTypeName
+from chat.services.views import ChannelView
 
 router = Router("channels")
 
@@ -69,10 +70,11 @@ class ChannelList(BaseModel):
     data: list[ChannelOut]
 
 
-def _public(ctx: Ctx, view: dict[str, Any]) -> dict[str, Any]:
+def _public(ctx: Ctx, view: ChannelView) -> ChannelView:
     """The provider callback as a full URL on the host the caller reached us at."""
-    if view.get("webhook_url"):
-        view["webhook_url"] = str(ctx.request.base_url).rstrip("/") + view["webhook_url"]
+    path = view["webhook_url"]
+    if path:
+        view["webhook_url"] = str(ctx.request.base_url).rstrip("/") + path
     return view
 
 

@@ -21,7 +21,7 @@ sockets are reached.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from chat.bus import DomainEvent
@@ -29,6 +29,7 @@ from chat.domain.channels import SOCKET_TYPES
 from chat.domain.enums import AuthorType
 from chat.services.directory import ConversationRef, Directory
 from chat.services.messages import contact_message_view
+from chat.services.views import ContactMessageView
 
 
 class Audience(Protocol):
@@ -44,7 +45,7 @@ class Audience(Protocol):
     ) -> None:
         """Every device and tab of the contact, except the socket ``skip``."""
 
-    async def rasa(self, contact_id: str, message: dict[str, Any]) -> None:
+    async def rasa(self, contact_id: str, message: ContactMessageView) -> None:
         """The contact's Rasa widget sessions, with a reply (the contact's view of the
         message); the transport puts it in Rasa's shape."""
 
@@ -76,7 +77,7 @@ class RealtimeFanout:
         if ref.channel_type in SOCKET_TYPES:
             await self.audience.contact(ref.contact_id, name, data, skip=event.origin)
 
-    def _remember(self, event: DomainEvent, conv: dict[str, Any]) -> ConversationRef:
+    def _remember(self, event: DomainEvent, conv: Mapping[str, Any]) -> ConversationRef:
         """The ref of a conversation the event carries whole (warming the directory)."""
         ref = ConversationRef(
             conv["id"], event.workspace_id, conv["contact_id"], conv["channel_type"]

@@ -13,7 +13,7 @@ import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +25,7 @@ from chat.domain.enums import AgentRole
 from chat.domain.errors import Conflict, NotFound, Unauthorized
 from chat.domain.ids import new_id
 from chat.security import hash_password, read_token, sign_token, verify_password
-from chat.services.views import iso
+from chat.services.views import AgentView, iso
 
 _DUMMY_HASH = hash_password("not a real password")
 TOKEN_KIND = "agent"
@@ -42,7 +42,13 @@ class AgentIdentity:
     token_id: str  # the token's ``jti``: logging out revokes it
 
 
-def agent_view(a: m.Agent) -> dict[str, Any]:
+class LoginResult(TypedDict):
+    token: str
+    agent: AgentView
+    workspace_id: str
+
+
+def agent_view(a: m.Agent) -> AgentView:
     return {
         "id": a.id,
         "email": a.email,
@@ -69,7 +75,7 @@ class Agents:
         name: str,
         role: AgentRole = AgentRole.AGENT,
         password: str | None = None,
-    ) -> tuple[dict[str, Any], str]:
+    ) -> tuple[AgentView, str]:
         """The new agent and its password (generated when not given)."""
         password = password or secrets.token_urlsafe(12)
         agent = m.Agent(
@@ -89,21 +95,21 @@ class Agents:
             raise Conflict("an agent with this email exists", code="agent_exists") from exc
         return agent_view(agent), password
 
-    async def get(self, workspace_id: str, agent_id: str) -> dict[str, Any]:
+    async def get(self, workspace_id: str, agent_id: str) -> AgentView:
         async with self.db.read() as session:
             agent = await session.get(m.Agent, agent_id)
         if agent is None or agent.workspace_id != workspace_id:
             raise NotFound("agent not found")
         return agent_view(agent)
 
-    async def list(self, workspace_id: str) -> list[dict[str, Any]]:
+    async def list(self, workspace_id: str) -> list[AgentView]:
         async with self.db.read() as session:
             rows = await session.scalars(
                 select(m.Agent).where(m.Agent.workspace_id == workspace_id).order_by(m.Agent.id)
             )
             return [agent_view(a) for a in rows]
 
-    async def update(self, workspace_id: str, agent_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    async def update(self, workspace_id: str, agent_id: str, changes: dict[str, Any]) -> AgentView:
         async with self.db.write() as session:
             agent = await session.get(m.Agent, agent_id)
             if agent is None or agent.workspace_id != workspace_id:
@@ -119,7 +125,7 @@ class Agents:
             await self.bus.publish([DomainEvent(DEACTIVATED, workspace_id, {"agent_id": agent_id})])
         return view
 
-    async def login(self, email: str, password: str, workspace_id: str | None) -> dict[str, Any]:
+    async def login(self, email: str, password: str, workspace_id: str | None) -> LoginResult:
         async with self.db.read() as session:
             query = select(m.Agent).where(m.Agent.email == email.lower(), m.Agent.active.is_(True))
             if workspace_id:
@@ -205,7 +211,7 @@ class Agents:
 
     async def reset_password(
         self, workspace_id: str, email: str, password: str | None = None
-    ) -> tuple[dict[str, Any], str]:
+    ) -> tuple[AgentView, str]:
         """Gives the agent with ``email`` in the workspace a new password (generated when not
         given); the old one stops working at once. Returns the agent and the new password."""
         password = password or secrets.token_urlsafe(12)

@@ -15,10 +15,10 @@ from chat.domain import channel_config as cc
 from chat.domain.channels import REGISTRY
 from chat.domain.errors import Conflict, NotFound, Unprocessable
 from chat.domain.ids import new_id
-from chat.services.views import iso
+from chat.services.views import ChannelView, iso
 
 
-def channel_view(ch: m.Channel) -> dict[str, Any]:
+def channel_view(ch: m.Channel) -> ChannelView:
     """What every read shows: secrets masked, and where the provider should call back."""
     spec = REGISTRY.spec(ch.type)
     return {
@@ -39,7 +39,7 @@ class Channels:
 
     async def list(
         self, workspace_id: str, channel_type: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[ChannelView]:
         query = select(m.Channel).where(m.Channel.workspace_id == workspace_id)
         if channel_type:
             query = query.where(m.Channel.type == channel_type)
@@ -47,7 +47,7 @@ class Channels:
             rows = await session.scalars(query.order_by(m.Channel.id))
             return [channel_view(ch) for ch in rows]
 
-    async def get(self, workspace_id: str, channel_id: str) -> dict[str, Any]:
+    async def get(self, workspace_id: str, channel_id: str) -> ChannelView:
         async with self.db.read() as session:
             return channel_view(await _owned(session, workspace_id, channel_id))
 
@@ -59,7 +59,7 @@ class Channels:
 
     async def create(
         self, workspace_id: str, channel_type: str, name: str, config: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> ChannelView:
         stored = _checked(channel_type, {}, config)
         ch = m.Channel(
             id=new_id("ch"), workspace_id=workspace_id, type=channel_type, name=name, config=stored
@@ -75,7 +75,7 @@ class Channels:
         *,
         name: str | None = None,
         config: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> ChannelView:
         """Rename and/or merge config keys (``null`` removes a key; masked echoes keep secrets)."""
         async with self.db.write() as session:
             ch = await _owned(session, workspace_id, channel_id)

@@ -30,7 +30,7 @@ from chat.domain.errors import Conflict, NotFound, Unprocessable
 from chat.domain.ids import new_id
 from chat.services.identities import identity_at
 from chat.services.paging import page
-from chat.services.views import contact_view, identity_view
+from chat.services.views import ContactIdentityView, ContactView, Page, contact_view, identity_view
 
 # ISO 3166-1 alpha-2, officially assigned codes.
 _ISO_3166 = """
@@ -126,7 +126,7 @@ class Contacts:
         profile: dict[str, Any],
         attributes: dict[str, Any] | None = None,
         identities: Sequence[NewIdentity] = (),
-    ) -> dict[str, Any]:
+    ) -> ContactView:
         """A new contact; 409 ``contact_exists`` / ``identity_taken`` roll everything back."""
         contact = m.Contact(
             id=new_id("ct"),
@@ -145,7 +145,7 @@ class Contacts:
 
     async def list(
         self, workspace_id: str, flt: ContactFilter, cursor: str | None, limit: int
-    ) -> dict[str, Any]:
+    ) -> Page[ContactView]:
         q = select(m.Contact).where(m.Contact.workspace_id == workspace_id)
         if flt.email is not None:
             q = q.where(m.Contact.email == flt.email)
@@ -155,8 +155,8 @@ class Contacts:
             q = q.where(m.Contact.external_id == flt.external_id)
         async with self.db.read() as session:
             # Page over the rows first, then fetch the page's identities in one query.
-            result = await page(session, q, m.Contact.id, cursor, limit, lambda row: row)
-            rows: list[m.Contact] = result["data"]
+            result: Page[m.Contact] = await page(session, q, m.Contact.id, cursor, limit, lambda row: row)
+            rows = result["data"]
             by_contact: dict[str, list[m.ContactIdentity]] = {c.id: [] for c in rows}
             if rows:
                 idents = await session.scalars(
@@ -166,10 +166,12 @@ class Contacts:
                 )
                 for ident in idents:
                     by_contact[ident.contact_id].append(ident)
-        result["data"] = [contact_view(c, by_contact[c.id]) for c in rows]
-        return result
+        return {
+            "data": [contact_view(c, by_contact[c.id]) for c in rows],
+            "next_cursor": result["next_cursor"],
+        }
 
-    async def get(self, workspace_id: str, contact_id: str) -> dict[str, Any]:
+    async def get(self, workspace_id: str, contact_id: str) -> ContactView:
         async with self.db.read() as session:
             contact = await owned(session, workspace_id, contact_id)
             return contact_view(contact, await _identities(session, contact.id))
@@ -180,7 +182,7 @@ class Contacts:
         contact_id: str,
         profile: dict[str, Any],
         attributes: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> ContactView:
         """Set the given profile fields (``None`` clears one) and merge ``attributes``."""
         async with self.db.write() as session:
             contact = await owned(session, workspace_id, contact_id)
@@ -208,7 +210,7 @@ class Contacts:
 
     async def add_identity(
         self, workspace_id: str, contact_id: str, ident: NewIdentity
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[ContactIdentityView, bool]:
         """The identity and whether it is new; adding one the contact has already is a no-op."""
         ident = _normalised(ident)
         async with self.db.write() as session:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypedDict, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +27,7 @@ from chat.domain.errors import Unprocessable
 from chat.domain.ids import new_id
 from chat.services import outbox, statuses
 from chat.services.inbound import ProviderChannel
-from chat.services.views import attempt_view, delivery_view
+from chat.services.views import AttemptView, DeliveryView, attempt_view, delivery_view
 from connectors.base import Reaction, StatusUpdate
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,21 @@ class Plan:
     content: dict[str, Any]
     reply_to: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+
+class FailureDetail(TypedDict):
+    """Why a message failed, as its status history and ``message.status`` say."""
+
+    code: str | None
+    message: str | None
+    status_code: int | None
+
+
+class MessageDeliveries(TypedDict):
+    """A message's delivery record (None before the first attempt) and its attempts."""
+
+    delivery: DeliveryView | None
+    attempts: list[AttemptView]
 
 
 @dataclass(frozen=True)
@@ -80,7 +95,7 @@ async def move_status(
 
 def failure_detail(
     code: str | None, message: str | None, status_code: int | None = None
-) -> dict[str, Any]:
+) -> FailureDetail:
     return {"code": code, "message": message, "status_code": status_code}
 
 
@@ -99,7 +114,7 @@ async def newest_address(
     )
 
 
-async def delivery_record(session: AsyncSession, message_id: str) -> dict[str, Any] | None:
+async def delivery_record(session: AsyncSession, message_id: str) -> DeliveryView | None:
     """The delivery view of a message (address used, provider id), if it has one."""
     delivery = await session.scalar(select(m.Delivery).where(m.Delivery.message_id == message_id))
     return delivery_view(delivery) if delivery is not None else None
@@ -284,7 +299,7 @@ class Deliveries:
         self.bus.outbox_written()
         await self.bus.publish([DomainEvent("message.reaction", msg.workspace_id, data)])
 
-    async def of_message(self, workspace_id: str, message_id: str) -> dict[str, Any]:
+    async def of_message(self, workspace_id: str, message_id: str) -> MessageDeliveries:
         """The delivery record and every provider attempt of one message (for
         ``GET /v1/messages/{id}``): ``{"delivery": ... | None, "attempts": [...]}``."""
         async with self.db.read() as session:

@@ -21,14 +21,14 @@ from chat.domain.errors import NotFound, Unprocessable
 from chat.domain.ids import new_id
 from chat.services import outbox
 from chat.services.paging import page
-from chat.services.views import iso
+from chat.services.views import EventView, Page, iso
 
 # Dotted lower-case words: ``signup``, ``order.shipped``, ``cart.item_added``.
 NAME = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$")
 NAME_MAX = 200
 
 
-def event_view(ev: m.Event) -> dict[str, Any]:
+def event_view(ev: m.Event) -> EventView:
     return {
         "id": ev.id,
         "name": ev.name,
@@ -56,7 +56,7 @@ class Events:
         contact_id: str | None = None,
         payload: dict[str, Any] | None = None,
         origin: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> EventView:
         """Store the event; a ``contact_id`` outside the workspace is 422 ``unknown_contact``."""
         if len(name) > NAME_MAX or not NAME.match(name):
             raise Unprocessable(
@@ -87,7 +87,7 @@ class Events:
 
     async def list(
         self, workspace_id: str, flt: EventFilter, cursor: str | None, limit: int
-    ) -> dict[str, Any]:
+    ) -> Page[EventView]:
         q = select(m.Event).where(m.Event.workspace_id == workspace_id)
         if flt.name is not None:
             if flt.name.endswith(".*"):
@@ -99,7 +99,7 @@ class Events:
         async with self.db.read() as session:
             return await page(session, q, m.Event.id, cursor, limit, event_view)
 
-    async def get(self, workspace_id: str, event_id: str) -> dict[str, Any]:
+    async def get(self, workspace_id: str, event_id: str) -> EventView:
         async with self.db.read() as session:
             return event_view(await _owned(session, workspace_id, event_id))
 

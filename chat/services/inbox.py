@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +23,15 @@ from chat.domain.enums import ConversationStatus, Direction, MessageStatus
 from chat.domain.errors import NotFound, Unprocessable
 from chat.services import outbox
 from chat.services.paging import ActivityCursor
-from chat.services.views import conversation_view, message_preview, message_view
+from chat.services.views import (
+    ConversationView,
+    InboxConversationView,
+    MessageView,
+    Page,
+    conversation_view,
+    message_preview,
+    message_view,
+)
 
 UNSET: Any = object()
 
@@ -34,6 +42,13 @@ class ConversationFilter:
     assignee: str | None = None  # an agent or bot id, "none", or "agent:<id>"/"bot:<id>"
     channel: str | None = None  # a channel type or a channel id
     contact_id: str | None = None
+
+
+class History(TypedDict):
+    """A page of a conversation's messages in seq order."""
+
+    data: list[MessageView]
+    has_more: bool
 
 
 class Inbox:
@@ -48,7 +63,7 @@ class Inbox:
         cursor: str | None,
         limit: int,
         reader_agent_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Page[InboxConversationView]:
         """A page of conversations, latest activity first (ties: newest id first).
 
         ``next_cursor`` is the (activity, id) of the page's last conversation, so pages
@@ -76,7 +91,7 @@ class Inbox:
 
     async def get(
         self, workspace_id: str, conversation_id: str, reader_agent_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> InboxConversationView:
         """One conversation in the list's shape (contact name, preview, unread count)."""
         async with self.db.read() as session:
             conv = await owned(session, workspace_id, conversation_id)
@@ -91,7 +106,7 @@ class Inbox:
         after_seq: int = 0,
         before_seq: int | None = None,
         limit: int = 100,
-    ) -> dict[str, Any]:
+    ) -> History:
         """Messages in seq order, private notes included (the workspace's view).
 
         Forwards: the first ``limit`` after ``after_seq``; ``has_more`` when later ones
@@ -121,7 +136,7 @@ class Inbox:
         status: str | None = None,
         assignee: dict[str, Any] | None = UNSET,
         origin: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ConversationView:
         """Change status and/or assignee (``None`` unassigns); publishes ``conversation.updated``."""
         async with self.db.write() as session:
             conv = await owned(session, workspace_id, conversation_id)
@@ -174,7 +189,7 @@ async def _inbox_views(
     session: AsyncSession,
     rows: Sequence[tuple[m.Conversation, str | None]],
     reader_agent_id: str | None,
-) -> list[dict[str, Any]]:
+) -> list[InboxConversationView]:
     """The conversations' views with contact name, last message preview and unread count,
     in one query for the whole page."""
     if not rows:
@@ -221,14 +236,15 @@ async def _inbox_views(
         .where(m.Conversation.id.in_(ids))
     )
     extra = {r[0]: r[1:] for r in (await session.execute(q)).all()}
-    views = []
+    views: list[InboxConversationView] = []
     for conv, contact_name in rows:
         message, *count = extra[conv.id]
-        view = conversation_view(conv)
-        view["contact_name"] = contact_name
-        view["last_message"] = message_preview(message) if message is not None else None
-        view["unread_count"] = int(count[0]) if count else None
-        views.append(view)
+        views.append({
+            **conversation_view(conv),
+            "contact_name": contact_name,
+            "last_message": message_preview(message) if message is not None else None,
+            "unread_count": int(count[0]) if count else None,
+        })
     return views
 
 

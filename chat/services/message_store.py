@@ -37,8 +37,9 @@ from chat.domain.enums import ConversationStatus, Direction, MessageStatus
 from chat.domain.errors import Conflict, NotFound, ParleyError, Unprocessable
 from chat.domain.ids import new_id
 from chat.services import outbox, templating, work
+from chat.services.rows import MessageValues, StatusRow, WorkRow
 from chat.services.statuses import INSERT_STATUSES, Row, status_payload, status_row
-from chat.services.views import conversation_view, message_view
+from chat.services.views import ConversationView, MessageView, conversation_view, message_view
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,8 @@ class NewMessage:
 
 @dataclass(frozen=True, slots=True)
 class Posted:
-    message: dict[str, Any]
-    conversation: dict[str, Any]
+    message: MessageView
+    conversation: ConversationView
     created: bool  # False when a client_message_id repeat returned the first message
     events: list[DomainEvent] = field(default_factory=list)
     queued_work: bool = False  # outbox rows were written (the worker needs waking)
@@ -488,14 +489,14 @@ class _Store:
             await self.conn.execute(_ADVANCE, moves)
 
         subs = await work.subscriptions(self.conn, {self.items[i].workspace_id for i in fresh})
-        work_rows: list[dict[str, Any]] = []
+        work_rows: list[WorkRow] = []
         for cid in self.opened:
             conv = self.convs[cid]
-            view = conversation_view(conv)
-            work_rows += work.webhook_rows(subs, conv.workspace_id, None, "conversation.created", {"conversation": view})
+            opened = conversation_view(conv)
+            work_rows += work.webhook_rows(subs, conv.workspace_id, None, "conversation.created", {"conversation": opened})
             first = next((i for i in fresh if self.items[i].conversation_id == cid), None)
             if first is not None:
-                self.events[first].append(DomainEvent("conversation.created", conv.workspace_id, view))
+                self.events[first].append(DomainEvent("conversation.created", conv.workspace_id, opened))
         for cid in reopen:
             first = next(i for i in live if self.items[i].conversation_id == cid)
             self.events[first].append(
@@ -503,7 +504,7 @@ class _Store:
             )
 
         messages: list[dict[str, Any]] = []
-        statuses: list[dict[str, Any]] = []
+        statuses: list[StatusRow] = []
         for i in fresh:
             it = self.items[i]
             conv = self.convs[cast(str, it.conversation_id)]
@@ -569,11 +570,11 @@ def live_status(new: Any, channel_type: str, rules: StoreRules) -> MessageStatus
 def live_effects(
     row: Row, conv: Row, status: MessageStatus, rules: StoreRules, origin: str | None,
     address: str | None = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]], DomainEvent]:
+) -> tuple[ConversationView, list[WorkRow], DomainEvent]:
     """What follows from a message becoming visible: delivery, triggers, the live event."""
     conv_view = conversation_view(conv)
     view = message_view(row)
-    rows: list[dict[str, Any]] = []
+    rows: list[WorkRow] = []
     if status is MessageStatus.QUEUED:
         rows.append(work.delivery_row(row.workspace_id, row.id, conv.channel_id, address))
     for trigger in rules.triggers:
@@ -635,7 +636,7 @@ async def release_scheduled(
 
 def message_values(
     new: Any, conversation_id: str, seq: int | None, status: MessageStatus, now: datetime
-) -> dict[str, Any]:
+) -> MessageValues:
     """The columns of a new message row."""
     return {
         "id": new_id("msg"),

@@ -17,7 +17,14 @@ from chat.domain.errors import Conflict, NotFound, Unprocessable
 from chat.services import outbox, statuses
 from chat.services.deliveries import delivery_record
 from chat.services.statuses import Row
-from chat.services.views import attempt_view, message_view, status_event_view
+from chat.services.views import (
+    ContactMessageView,
+    MessageDetail,
+    MessageView,
+    attempt_view,
+    message_view,
+    status_event_view,
+)
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,7 @@ class Reader:
 
 @dataclass(frozen=True)
 class Catchup:
-    messages: list[dict[str, Any]]
+    messages: list[MessageView] | list[ContactMessageView]  # the latter for a contact
     last_seq: int  # every message up to here is in ``messages`` or was before ``after_seq``
     has_more: bool
 
@@ -39,16 +46,24 @@ class Catchup:
 _RECEIPTS = (MessageStatus.DELIVERED, MessageStatus.READ)
 _messages = cast(Table, m.Message.__table__)
 
-# Fields of a message that only the workspace sees (server-to-server data).
-_INTERNAL_FIELDS = ("correlation_id", "callback_data")
-
-
-def contact_message_view(view: dict[str, Any]) -> dict[str, Any]:
-    """A message as its contact's devices see it."""
-    shown = {k: v for k, v in view.items() if k not in _INTERNAL_FIELDS}
-    if view.get("author", {}).get("type") != "contact":
-        shown["client_message_id"] = None  # another party's idempotency key is theirs
-    return shown
+def contact_message_view(view: MessageView) -> ContactMessageView:
+    """A message as its contact's devices see it: without the fields only the workspace
+    sees (``correlation_id``, ``callback_data``: server-to-server data)."""
+    theirs = view["author"]["type"] == "contact"
+    return {
+        "id": view["id"],
+        "conversation_id": view["conversation_id"],
+        "seq": view["seq"],
+        "direction": view["direction"],
+        "author": view["author"],
+        "content": view["content"],
+        "status": view["status"],
+        "private": view["private"],
+        # Another party's idempotency key is theirs.
+        "client_message_id": view["client_message_id"] if theirs else None,
+        "send_at": view["send_at"],
+        "created_at": view["created_at"],
+    }
 
 
 class Messages:
@@ -56,7 +71,7 @@ class Messages:
         self.db = db
         self.bus = bus
 
-    async def get(self, workspace_id: str, message_id: str) -> dict[str, Any]:
+    async def get(self, workspace_id: str, message_id: str) -> MessageDetail:
         async with self.db.read() as session:
             msg = await _owned(session, workspace_id, message_id)
             history = (
@@ -83,7 +98,7 @@ class Messages:
 
     async def history(
         self, workspace_id: str, conversation_id: str, after_seq: int = 0, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[MessageView]:
         async with self.db.read() as session:
             conv = await session.get(m.Conversation, conversation_id)
             if conv is None or conv.workspace_id != workspace_id:
@@ -136,9 +151,9 @@ class Messages:
         has_more = len(rows) > limit
         rows = rows[:limit]
         views = [message_view(r) for r in rows]
-        if contact_id is not None:
-            views = [contact_message_view(v) for v in views]
         last = (rows[-1].seq or 0) if has_more else max(horizon, after_seq)
+        if contact_id is not None:
+            return Catchup([contact_message_view(v) for v in views], last, has_more)
         return Catchup(views, last, has_more)
 
     async def acknowledge(
@@ -248,7 +263,7 @@ class Messages:
             await self.bus.publish(statuses.status_events(moved, status, origin))
         return bool(moved)
 
-    async def cancel(self, workspace_id: str, message_id: str) -> dict[str, Any]:
+    async def cancel(self, workspace_id: str, message_id: str) -> MessageView:
         """Cancel a scheduled message. A compare-and-set on ``scheduled``: of a cancel and
         the release racing it, exactly one wins (the release locks the row first)."""
         async with self.db.write() as session:

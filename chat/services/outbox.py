@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -17,6 +18,16 @@ from chat.services.views import iso
 WEBHOOK = "webhook"
 RELEASE = "release"
 DELIVER = "deliver"
+
+
+class WebhookEnvelope(TypedDict):
+    """The JSON every webhook receiver gets."""
+
+    id: str
+    type: str
+    workspace_id: str
+    created_at: str
+    data: Mapping[str, Any]
 
 
 def enqueue(
@@ -82,7 +93,7 @@ def webhook_lane(url: str, subscription_id: str | None) -> str:
     return "notify:" + (urlsplit(url).hostname or "")
 
 
-def envelope(workspace_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+def envelope(workspace_id: str, event_type: str, data: Mapping[str, Any]) -> WebhookEnvelope:
     """The JSON every webhook receiver gets."""
     return {
         "id": new_id("evt"),
@@ -105,7 +116,7 @@ async def enqueue_webhooks(
     session: AsyncSession,
     workspace_id: str,
     event_type: str,
-    data: dict[str, Any],
+    data: Mapping[str, Any],
     *,
     message_id: str | None = None,
     notify_url: str | None = None,

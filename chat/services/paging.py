@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from chat.domain.errors import Unprocessable
+from chat.services.views import Page
 
 T = TypeVar("T")
 
@@ -23,8 +24,8 @@ async def page(
     id_column: InstrumentedAttribute[str],
     cursor: str | None,
     limit: int,
-    view: Callable[[Any], dict[str, Any]],
-) -> dict[str, Any]:
+    view: Callable[[Any], T],
+) -> Page[T]:
     if cursor:
         query = query.where(id_column < cursor)
     rows: Sequence[Any] = (await session.scalars(query.order_by(id_column.desc()).limit(limit + 1))).all()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chat.bus import Bus, DomainEvent
+from chat.services.views import PresenceView
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class Presence:
             await self._publish(person, False)
         return went_offline
 
-    async def online(self, workspace_id: str) -> list[dict[str, Any]]:
+    async def online(self, workspace_id: str) -> list[PresenceView]:
         people = await self.store.online(workspace_id)
         return [{"type": p.kind, "id": p.id, "online": True} for p in people]
 

@@ -23,6 +23,8 @@ from chat.db.types import utcnow
 from chat.domain.enums import MessageStatus, statuses_before
 from chat.domain.ids import new_id
 from chat.services import work
+from chat.services.rows import StatusRow, WorkRow
+from chat.services.views import StatusPayload
 
 _messages = cast(Table, m.Message.__table__)
 _status_events = cast(Table, m.MessageStatusEvent.__table__)
@@ -34,10 +36,10 @@ class Row(SimpleNamespace):
     """A row's values, accepted by the view functions."""
 
 
-def status_payload(msg: Any, status: MessageStatus, detail: Any = None) -> dict[str, Any]:
+def status_payload(msg: Any, status: MessageStatus, detail: Any = None) -> StatusPayload:
     """``message.status`` as webhooks, ``notify_url`` and sockets get it; a failure says
     why (the provider's code and message)."""
-    payload = {
+    payload: StatusPayload = {
         "message_id": msg.id,
         "conversation_id": msg.conversation_id,
         "seq": msg.seq,
@@ -50,7 +52,7 @@ def status_payload(msg: Any, status: MessageStatus, detail: Any = None) -> dict[
     return payload
 
 
-def status_row(message_id: str, status: MessageStatus, detail: Any, now: datetime) -> dict[str, Any]:
+def status_row(message_id: str, status: MessageStatus, detail: Any, now: datetime) -> StatusRow:
     return {"id": new_id("mse"), "message_id": message_id, "status": status.value, "detail": detail, "created_at": now}
 
 
@@ -78,7 +80,7 @@ async def move(
         return moved
     await conn.execute(INSERT_STATUSES, [status_row(r.id, status, detail, now) for r in moved])
     subs = await work.subscriptions(conn, {r.workspace_id for r in moved})
-    rows: list[dict[str, Any]] = []
+    rows: list[WorkRow] = []
     for r in moved:
         rows += work.webhook_rows(
             subs, r.workspace_id, r.id, "message.status", status_payload(r, status, detail), r.notify_url

@@ -46,7 +46,7 @@ from chat.domain.ids import new_id
 from chat.domain.text import NUL_MESSAGE, nul_at
 from chat.security import identity_hmac, read_token, sign_token
 from chat.services.identities import contact_at, contact_for_address, identity_at
-from chat.services.views import conversation_view, identity_view
+from chat.services.views import ConversationView, IdentityView, conversation_view, identity_view
 
 SESSION_KIND = "session"
 RASA_ADDRESS_PREFIX = "rasa:"
@@ -76,7 +76,7 @@ class Visitor:
     channel_id: str  # the in-app channel new conversations open on
     external_id: str | None
     session: str  # a fresh session token
-    conversations: list[dict[str, Any]] = field(default_factory=list)
+    conversations: list[ConversationView] = field(default_factory=list)
     known: bool = True  # False: anonymous, no contact yet (``become_contact`` makes one)
 
 
@@ -230,7 +230,7 @@ class Visitors:
 
     async def register_push(
         self, workspace_id: str, contact_id: str, channel_type: str, token: str
-    ) -> dict[str, Any]:
+    ) -> IdentityView:
         """Store a device token (or a browser's push subscription) as the contact's
         identity, taking it from any other contact."""
         if channel_type not in REGISTRY.push_types:
@@ -446,7 +446,7 @@ async def _latest_conversation(
 
 async def _conversations(
     session: AsyncSession, workspace_id: str, contact_id: str
-) -> list[dict[str, Any]]:
+) -> list[ConversationView]:
     rows = await session.scalars(_inapp_conversations(workspace_id, contact_id).limit(50))
     return [conversation_view(c) for c in rows]
 

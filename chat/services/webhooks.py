@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +20,7 @@ from chat.domain.errors import NotFound, Unprocessable
 from chat.domain.ids import new_id
 from chat.services import outbox
 from chat.services.paging import page
-from chat.services.views import attempt_view, iso
+from chat.services.views import Page, WebhookAttemptView, WebhookView, attempt_view, iso
 
 # Every event type a subscription can ask for; "*" and "<noun>.*" widen the choice.
 EVENT_TYPES = (
@@ -48,7 +47,7 @@ def event_filter(events: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(events))
 
 
-def subscription_view(sub: m.WebhookSubscription, *, reveal: bool = False) -> dict[str, Any]:
+def subscription_view(sub: m.WebhookSubscription, *, reveal: bool = False) -> WebhookView:
     return {
         "id": sub.id,
         "url": sub.url,
@@ -59,24 +58,25 @@ def subscription_view(sub: m.WebhookSubscription, *, reveal: bool = False) -> di
     }
 
 
-def delivery_view(att: m.DeliveryAttempt, entry: m.OutboxEntry | None) -> dict[str, Any]:
+def delivery_view(att: m.DeliveryAttempt, entry: m.OutboxEntry | None) -> WebhookAttemptView:
     """One attempt, with the event it carried and where its delivery stands now."""
-    view = attempt_view(att)
-    view["message_id"] = att.message_id
     body = (entry.payload.get("body") if entry else None) or {}
-    view["event"] = {"id": body.get("id"), "type": body.get("type")}
-    view["delivery"] = (
-        {
-            "id": entry.id,
-            "state": entry.state,
-            "attempts": entry.attempts,
-            "next_attempt_at": iso(entry.due_at) if entry.state == "pending" else None,
-            "last_error": entry.last_error,
-        }
-        if entry
-        else None
-    )
-    return view
+    return {
+        **attempt_view(att),
+        "message_id": att.message_id,
+        "event": {"id": body.get("id"), "type": body.get("type")},
+        "delivery": (
+            {
+                "id": entry.id,
+                "state": entry.state,
+                "attempts": entry.attempts,
+                "next_attempt_at": iso(entry.due_at) if entry.state == "pending" else None,
+                "last_error": entry.last_error,
+            }
+            if entry
+            else None
+        ),
+    }
 
 
 class Webhooks:
@@ -86,7 +86,7 @@ class Webhooks:
 
     async def create(
         self, workspace_id: str, url: str, events: Sequence[str], secret: str | None = None
-    ) -> dict[str, Any]:
+    ) -> WebhookView:
         """The new subscription, its signing secret shown in full this once."""
         sub = m.WebhookSubscription(
             id=new_id("wh"),
@@ -100,7 +100,7 @@ class Webhooks:
             session.add(sub)
         return subscription_view(sub, reveal=True)
 
-    async def list(self, workspace_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
+    async def list(self, workspace_id: str, cursor: str | None, limit: int) -> Page[WebhookView]:
         query = select(m.WebhookSubscription).where(
             m.WebhookSubscription.workspace_id == workspace_id
         )
@@ -109,7 +109,7 @@ class Webhooks:
                 session, query, m.WebhookSubscription.id, cursor, limit, subscription_view
             )
 
-    async def get(self, workspace_id: str, subscription_id: str) -> dict[str, Any]:
+    async def get(self, workspace_id: str, subscription_id: str) -> WebhookView:
         async with self.db.read() as session:
             return subscription_view(await _owned(session, workspace_id, subscription_id))
 
@@ -132,7 +132,7 @@ class Webhooks:
 
     async def deliveries(
         self, workspace_id: str, subscription_id: str, cursor: str | None, limit: int
-    ) -> dict[str, Any]:
+    ) -> Page[WebhookAttemptView]:
         """Delivery attempts for this subscription, newest first."""
         query = select(m.DeliveryAttempt).where(
             m.DeliveryAttempt.workspace_id == workspace_id,

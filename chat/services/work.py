@@ -17,6 +17,7 @@ from chat.db import models as m
 from chat.db.types import utcnow
 from chat.domain.ids import new_id
 from chat.services import outbox
+from chat.services.rows import WorkRow
 
 _subs = cast(Table, m.WebhookSubscription.__table__)
 _ACTIVE_SUBSCRIPTIONS = select(_subs).where(
@@ -45,7 +46,7 @@ def work_row(
     payload: dict[str, Any],
     due: datetime | None = None,
     lane: str | None = None,
-) -> dict[str, Any]:
+) -> WorkRow:
     """An outbox row; ``lane`` groups work that shares an outside party (see ``worker``)."""
     now = utcnow()
     return {
@@ -56,7 +57,7 @@ def work_row(
     }
 
 
-def delivery_row(workspace_id: str, message_id: str, channel_id: str, address: str | None) -> dict[str, Any]:
+def delivery_row(workspace_id: str, message_id: str, channel_id: str, address: str | None) -> WorkRow:
     """Send a stored outbound message through its channel's connector; ``address`` is the
     one the sender named (a contact may have several on one channel type)."""
     payload: dict[str, Any] = {"message_id": message_id}
@@ -70,9 +71,9 @@ def webhook_rows(
     workspace_id: str,
     ref_id: str | None,
     event_type: str,
-    data: dict[str, Any],
+    data: Mapping[str, Any],
     notify_url: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[WorkRow]:
     """One signed POST per interested subscription, and one to ``notify_url``."""
     targets = [s for s in subs.get(workspace_id, ()) if outbox.subscription_wants(s, event_type)]
     if not targets and not notify_url:

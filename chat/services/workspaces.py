@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, cast
+from typing import Literal, Required, TypedDict, cast
 
 from sqlalchemy import Table, bindparam, or_, select, update
 
@@ -22,11 +22,46 @@ _LIVE_KEY = select(_keys.c.workspace_id).where(
 )
 
 
+class WorkspaceKeys(TypedDict):
+    """A new workspace's id and credentials (the secrets are shown this once)."""
+
+    workspace_id: str
+    api_key: str
+    widget_key: str
+    identity_secret: str
+    webhook_secret: str
+
+
+class WorkspaceSummary(TypedDict):
+    workspace_id: str
+    name: str
+    widget_key: str
+    created_at: str
+
+
+class ApiKeyRotation(TypedDict):
+    workspace_id: str
+    api_key: str  # shown this once
+    old_keys_stop_at: str
+
+
+Secret = Literal["widget_key", "identity_secret", "webhook_secret"]
+
+
+class SecretRotation(TypedDict, total=False):
+    """The workspace and the one secret that was rotated."""
+
+    workspace_id: Required[str]
+    widget_key: str
+    identity_secret: str
+    webhook_secret: str
+
+
 class Workspaces:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, name: str) -> dict[str, Any]:
+    async def create(self, name: str) -> WorkspaceKeys:
         """Create a workspace with an API key and an in-app channel; secrets shown once."""
         api_key = new_secret("pk", 32)
         ws = m.Workspace(
@@ -86,7 +121,7 @@ class Workspaces:
     async def exists(self, workspace_id: str) -> bool:
         return await self.get(workspace_id) is not None
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[WorkspaceSummary]:
         async with self.db.read() as session:
             rows = await session.scalars(select(m.Workspace).order_by(m.Workspace.created_at))
             return [
@@ -99,7 +134,7 @@ class Workspaces:
                 for ws in rows
             ]
 
-    async def rotate_api_key(self, workspace_id: str, grace_seconds: int = 0) -> dict[str, Any]:
+    async def rotate_api_key(self, workspace_id: str, grace_seconds: int = 0) -> ApiKeyRotation:
         """A new API key; the workspace's other keys stop working after ``grace_seconds``
         (at once for 0). Returns the new key, shown only this once."""
         if grace_seconds < 0:
@@ -127,7 +162,7 @@ class Workspaces:
             )
         return {"workspace_id": workspace_id, "api_key": api_key, "old_keys_stop_at": until.isoformat()}
 
-    async def rotate_secret(self, workspace_id: str, which: str) -> dict[str, Any]:
+    async def rotate_secret(self, workspace_id: str, which: Secret) -> SecretRotation:
         """A new ``widget_key``, ``identity_secret`` or ``webhook_secret``; the old one stops
         at once (they are kept in plain text, one per workspace, with no grace period)."""
         prefixes = {"widget_key": ("wk", 18), "identity_secret": ("is", 32), "webhook_secret": ("whs", 32)}
@@ -140,4 +175,6 @@ class Workspaces:
             if ws is None:
                 raise NotFound("workspace not found")
             setattr(ws, which, value)
-        return {"workspace_id": workspace_id, which: value}
+        rotated: SecretRotation = {"workspace_id": workspace_id}
+        rotated[which] = value
+        return rotated
