@@ -83,8 +83,21 @@ class SendResult(BaseModel):
     messages: list[SentMessage]
 
 
+class Delivery(BaseModel):
+    """Where a message was handed to a provider: the channel, the address used, the
+    provider's message id (status callbacks find the message by it)."""
+
+    channel_id: str
+    channel_type: str
+    address: str
+    provider_message_id: str | None
+    created_at: str
+    updated_at: str
+
+
 class MessageDetail(MessageOut):
     status_history: list[StatusChange]
+    delivery: Delivery | None = Field(description="null until the message is handed to a provider")
     delivery_attempts: list[Attempt]
 
 

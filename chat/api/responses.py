@@ -78,6 +78,7 @@ class Attempt(BaseModel):
     attempt: int
     ok: bool
     status_code: int | None
+    error_code: str | None = Field(default=None, description="the provider's own error code")
     error: str | None
     duration_ms: int
     at: str

@@ -78,14 +78,21 @@ async def contact_for_address(
             contact.email = address
         session.add(contact)
         await session.flush()
+    await add_identity(session, workspace_id, contact.id, channel_type, address)
+    return contact
+
+
+async def add_identity(
+    session: AsyncSession, workspace_id: str, contact_id: str, channel_type: str, address: str
+) -> None:
+    """Within a transaction: ``address`` on ``channel_type`` becomes the contact's."""
     session.add(
         m.ContactIdentity(
             id=new_id("idn"),
             workspace_id=workspace_id,
-            contact_id=contact.id,
+            contact_id=contact_id,
             channel_type=channel_type,
             address=address,
         )
     )
     await session.flush()
-    return contact

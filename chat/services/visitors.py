@@ -45,7 +45,7 @@ from chat.domain.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from chat.domain.ids import new_id
 from chat.domain.text import NUL_MESSAGE, nul_at
 from chat.security import identity_hmac, read_token, sign_token
-from chat.services.identities import contact_at, contact_for_address, identity_at
+from chat.services.identities import add_identity, contact_at, contact_for_address, identity_at
 from chat.services.views import ConversationView, IdentityView, conversation_view, identity_view
 
 SESSION_KIND = "session"
@@ -291,16 +291,7 @@ async def _rasa_contact(
         contact = m.Contact(id=contact_id, workspace_id=workspace_id, attributes={})
         session.add(contact)
         await session.flush()
-    session.add(
-        m.ContactIdentity(
-            id=new_id("idn"),
-            workspace_id=workspace_id,
-            contact_id=contact.id,
-            channel_type=INAPP,
-            address=address,
-        )
-    )
-    await session.flush()
+    await add_identity(session, workspace_id, contact.id, INAPP, address)
     return contact
 
 
