@@ -32,7 +32,7 @@ from chat.services.messages import Reader
 from chat.services.presence import AGENT, Person
 
 
-@dataclass
+@dataclass(slots=True)
 class AgentPeer(Peer):
     agent_id: str = ""
     name: str = ""

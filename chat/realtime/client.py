@@ -30,7 +30,7 @@ from chat.services.presence import CONTACT, Person
 from chat.services.visitors import Credentials, UserClaim
 
 
-@dataclass
+@dataclass(slots=True)
 class ClientPeer(Peer):
     contact_id: str = ""
     channel_id: str = ""

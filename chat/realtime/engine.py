@@ -64,7 +64,7 @@ class LeanSocket(AsyncSocket):
         self._wake: asyncio.Future[None] | None = None
         self._writing: asyncio.Task[None] | None = None
         self.malformed = 0  # malformed packets received
-        self.strikes = TokenBucket(MALFORMED_REFILL_PER_SECOND, MALFORMED_BURST)
+        self.strikes: TokenBucket | None = None  # made at the first malformed packet
 
     # -- sending -------------------------------------------------------------------------
 
@@ -295,6 +295,8 @@ class LeanSocketIOServer(socketio.AsyncServer):
             sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
             if charge is not None and sid is not None:
                 charge(sid)
+        if s.strikes is None:
+            s.strikes = TokenBucket(MALFORMED_REFILL_PER_SECOND, MALFORMED_BURST)
         if not s.strikes.take():
             log.warning(
                 "%s: closed after %d malformed packets", eio_sid, s.malformed

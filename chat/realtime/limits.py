@@ -14,6 +14,9 @@ Clock = Callable[[], float]
 class TokenBucket:
     """``rate`` events per second on average, bursts of up to ``burst``."""
 
+    # One per socket (and per connection for malformed packets): no per-instance dict.
+    __slots__ = ("burst", "clock", "rate", "stamp", "tokens")
+
     def __init__(self, rate: float, burst: int, clock: Clock = time.monotonic) -> None:
         self.rate = rate
         self.burst = max(1, burst)
@@ -34,6 +37,8 @@ class TokenBucket:
 class TypingThrottle:
     """Lets a ``typing: true`` through at most once per ``interval`` per conversation;
     a ``typing: false`` always passes and re-arms the next start."""
+
+    __slots__ = ("_last", "clock", "interval")
 
     def __init__(self, interval: float, clock: Clock = time.monotonic) -> None:
         self.interval = interval

@@ -58,7 +58,7 @@ class Holder:
         return self.services
 
 
-@dataclass
+@dataclass(slots=True)
 class Peer:
     """One connection to one namespace."""
 

@@ -59,7 +59,7 @@ class UserUttered(Payload):
     # ``customData`` / ``metadata`` are accepted and not stored.
 
 
-@dataclass
+@dataclass(slots=True)
 class RasaPeer(Peer):
     channel_id: str = ""
     session: RasaSession | None = None  # the session this socket speaks for and hears

@@ -464,7 +464,7 @@ class _Store:
 
     # 6. Seqs, then one INSERT per table.
     async def _write(self, fresh: list[int]) -> None:
-        live = [i for i in fresh if not _scheduled(self.items[i], self.now)]
+        live = {i for i in fresh if not _scheduled(self.items[i], self.now)}
         counts: dict[str, int] = {}
         for i in live:
             cid = cast(str, self.items[i].conversation_id)
@@ -505,9 +505,11 @@ class _Store:
 
         messages: list[dict[str, Any]] = []
         statuses: list[StatusRow] = []
+        conv_views: dict[str, ConversationView] = {}  # final for this group: one view each
         for i in fresh:
             it = self.items[i]
             conv = self.convs[cast(str, it.conversation_id)]
+            conv_view = conv_views.get(conv.id) or conv_views.setdefault(conv.id, conversation_view(conv))
             before = len(work_rows)
             if i in live:
                 seq: int | None = next_seq[conv.id]
@@ -515,20 +517,21 @@ class _Store:
                 status = live_status(it, conv.channel_type, self.rules)
             else:
                 seq, status = None, MessageStatus.SCHEDULED
-            row = Row(**message_values(it, conv.id, seq, status, self.now))
-            messages.append(vars(row).copy())
+            values = message_values(it, conv.id, seq, status, self.now)
+            messages.append(dict(values))
+            row = Row(**values)
             statuses.append(status_row(row.id, status, None, self.now))
             view = message_view(row)
-            work_rows += work.webhook_rows(subs, it.workspace_id, row.id, "message.created", {"message": view})
-            work_rows += work.webhook_rows(
-                subs, it.workspace_id, row.id, "message.status", status_payload(row, status), it.notify_url
-            )
+            if subs.get(it.workspace_id) or it.notify_url:
+                work_rows += work.webhook_rows(subs, it.workspace_id, row.id, "message.created", {"message": view})
+                work_rows += work.webhook_rows(
+                    subs, it.workspace_id, row.id, "message.status", status_payload(row, status), it.notify_url
+                )
             if status is MessageStatus.SCHEDULED:
                 release = {"message_id": row.id, **({"address": it.address} if it.address else {})}
                 work_rows.append(work.work_row(it.workspace_id, outbox.RELEASE, row.id, release, it.send_at))
-                conv_view = conversation_view(conv)
             else:
-                conv_view, effects, event = live_effects(row, conv, status, self.rules, it.origin, it.address)
+                effects, event = live_effects(row, view, conv, conv_view, status, self.rules, it.origin, it.address)
                 work_rows += effects
                 self.events[i].append(event)
             opened_here = any(e.type == "conversation.created" for e in self.events[i])
@@ -568,12 +571,10 @@ def live_status(new: Any, channel_type: str, rules: StoreRules) -> MessageStatus
 
 
 def live_effects(
-    row: Row, conv: Row, status: MessageStatus, rules: StoreRules, origin: str | None,
-    address: str | None = None,
-) -> tuple[ConversationView, list[WorkRow], DomainEvent]:
+    row: Row, view: MessageView, conv: Row, conv_view: ConversationView, status: MessageStatus,
+    rules: StoreRules, origin: str | None, address: str | None = None,
+) -> tuple[list[WorkRow], DomainEvent]:
     """What follows from a message becoming visible: delivery, triggers, the live event."""
-    conv_view = conversation_view(conv)
-    view = message_view(row)
     rows: list[WorkRow] = []
     if status is MessageStatus.QUEUED:
         rows.append(work.delivery_row(row.workspace_id, row.id, conv.channel_id, address))
@@ -582,7 +583,7 @@ def live_effects(
         if payload is not None:
             rows.append(work.work_row(row.workspace_id, trigger.kind, row.id, payload))
     event = DomainEvent("message.created", row.workspace_id, {"message": view, "conversation": conv_view}, origin=origin)
-    return conv_view, rows, event
+    return rows, event
 
 
 async def release_scheduled(
@@ -626,7 +627,9 @@ async def release_scheduled(
     rows = work.webhook_rows(subs, new.workspace_id, new.id, "message.status", status_payload(new, status), new.notify_url)
     events = [DomainEvent("message.status", new.workspace_id, status_payload(new, status))]
     if status is not MessageStatus.FAILED:
-        _view, effects, event = live_effects(new, conv, status, rules, None, address)
+        effects, event = live_effects(
+            new, message_view(new), conv, conversation_view(conv), status, rules, None, address
+        )
         rows += effects
         events.append(event)
     if rows:
