@@ -659,3 +659,17 @@ async def test_a_permanent_error_fails_the_message_with_twilios_code(
     assert len(twilio.requests) == 1
     assert msg["status_history"][-1]["detail"]["code"] == "21610"
     assert msg["delivery_attempts"][-1]["error_code"] == "21610"
+
+
+def test_a_get_webhook_is_signed_over_its_url_alone_and_parsed_from_its_query() -> None:
+    url = "https://example.com/webhooks/twilio/sms?" + fixture("twilio.inbound_sms.form").decode()
+    signature = compute_signature(FIXTURE_TOKEN, url, {})
+    request = WebhookRequest("GET", url, {"x-twilio-signature": signature}, {}, b"")
+    sms = connector()
+    sms.verify(request)
+    [inbound] = sms.parse(request)
+    assert isinstance(inbound, Inbound)
+    assert inbound.content == {"type": "text", "text": "Hello, is my order ready?"}
+    tampered = WebhookRequest("GET", url.replace("order", "ordre"), request.headers, {}, b"")
+    with pytest.raises(WebhookRejected):
+        sms.verify(tampered)
