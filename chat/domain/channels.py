@@ -31,6 +31,7 @@ from pydantic import AfterValidator, WithJsonSchema
 
 from chat.domain import addresses as a
 from chat.domain import channel_config as cc
+from connectors.twilio_sms import TwilioSms
 
 if TYPE_CHECKING:
     from connectors.base import Connector
@@ -130,7 +131,13 @@ REGISTRY: Final = Registry(
             socket=True,
         ),
         # Twilio joins up to ten segments: 1,600 characters.
-        ChannelSpec("sms", cc.SmsConfig, a.PHONE, Capabilities(media=True, max_text_length=1600)),
+        ChannelSpec(
+            "sms",
+            cc.SmsConfig,
+            a.PHONE,
+            Capabilities(media=True, max_text_length=1600),
+            connector=TwilioSms,
+        ),
         # The text is spoken (TwiML <Say> takes up to 4,096 characters).
         ChannelSpec("voice", cc.VoiceConfig, a.PHONE, Capabilities(max_text_length=4096)),
         ChannelSpec(

@@ -21,10 +21,13 @@ from chat.services.conversations import Conversations, NewMessage
 from chat.services.message_store import StoreRules
 from chat.services.messages import Reader
 
-SMS = {
-    "account_sid": "AC" + "0a" * 16,
-    "auth_token": "twilio-auth-token-0001",
-    "from_number": "+14155550100",
+# A type no connector serves (and none is planned soon): replies on it are refused.
+WECHAT = {
+    "app_id": "wx1234567890abcdef",
+    "app_secret": "wechat-app-secret-0010",
+    "token": "wechattoken0011",
+    "encoding_aes_key": "a" * 39 + "0012",
+    "token_url": "http://127.0.0.1:9/cgi-bin/token",
 }
 
 
@@ -239,11 +242,11 @@ async def test_a_reply_on_a_channel_without_a_connector_is_refused_and_nothing_i
     api: httpx.AsyncClient, services: Any, workspace: dict[str, str]
 ) -> None:
     ws = workspace["workspace_id"]
-    sms = await api.post("/v1/channels", json={"type": "sms", "name": "Twilio", "config": SMS})
-    assert sms.status_code == 201, sms.text
+    wechat = await api.post("/v1/channels", json={"type": "wechat", "name": "WeChat", "config": WECHAT})
+    assert wechat.status_code == 201, wechat.text
     contact_id = await new_contact(services, ws, "texter")
     inbound = await services.conversations.post_message(NewMessage(
-        ws, text("hello by sms"), Direction.INBOUND, "contact", contact_id=contact_id, channel_id=sms.json()["id"],
+        ws, text("hello by wechat"), Direction.INBOUND, "contact", contact_id=contact_id, channel_id=wechat.json()["id"],
     ))
     conv_id = inbound.conversation["id"]
     r = await api.post(f"/v1/conversations/{conv_id}/messages", json={"content": text("reply")})
@@ -251,11 +254,11 @@ async def test_a_reply_on_a_channel_without_a_connector_is_refused_and_nothing_i
     note = await api.post(f"/v1/conversations/{conv_id}/messages", json={"content": text("note"), "private": True})
     assert note.status_code == 201, note.text
     history = (await api.get(f"/v1/conversations/{conv_id}/messages")).json()["data"]
-    assert [x["content"]["text"] for x in history] == ["hello by sms", "note"]
+    assert [x["content"]["text"] for x in history] == ["hello by wechat", "note"]
     async with services.db.read() as session:
         kinds = (await session.scalars(select(m.OutboxEntry.kind).where(m.OutboxEntry.workspace_id == ws))).all()
     assert outbox.DELIVER not in kinds
-    send = await api.post("/v1/messages", json={"channel": "sms", "to": {"address": "+14155550199"}, "content": text("x")})
+    send = await api.post("/v1/messages", json={"channel": "wechat", "to": {"address": "oWeChatOpenId0001"}, "content": text("x")})
     assert send.status_code == 422 and send.json()["error"]["code"] == "channel_not_supported"
 
 

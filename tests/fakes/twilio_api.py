@@ -1,0 +1,227 @@
+"""A fake Twilio Messages API on 127.0.0.1 (``POST /2010-04-01/Accounts/{sid}/Messages.json``).
+
+It checks what Twilio checks before it queues a message: HTTP Basic ``AccountSid:AuthToken``
+for the account in the path (401, 20003), a form body, ``To`` (21604; 21211 when not
+E.164), ``From`` or ``MessagingServiceSid`` (21603), one of ``Body``, ``MediaUrl`` or
+``ContentSid`` (21602), ``Body`` at most 1,600 characters (21617), at most ten
+``MediaUrl``s (21623). It answers 201 with the Message resource (``SM…``, ``MM…`` with
+media; ``queued``, or ``accepted`` with a Messaging Service), or as scripted: ``Fail``
+(Twilio's JSON error body, ``Retry-After`` on a 429), ``HANG`` (held until released or
+the caller gives up). Every request is recorded with its form as sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+HANG: Literal["hang"] = "hang"
+ACCOUNT_SID = "AC" + "0a" * 16
+AUTH_TOKEN = "twilio-auth-token-0001"
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
+
+
+@dataclass(frozen=True)
+class Accept:
+    pass
+
+
+@dataclass(frozen=True)
+class Fail:
+    http_status: int
+    code: int
+    message: str
+    retry_after: float | None = None
+
+
+Answer = Accept | Fail | Literal["hang"]
+
+
+@dataclass
+class Request:
+    path: str
+    form: dict[str, list[str]]
+    auth: tuple[str, str] | None
+    content_type: str
+    at: float  # time.monotonic() on arrival
+    outcome: str = "pending"  # "answered" | "held" | "caller left"
+    status: int | None = None
+    sid: str | None = None
+
+    def one(self, name: str) -> str | None:
+        values = self.form.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class FakeTwilio:
+    account_sid: str = ACCOUNT_SID
+    auth_token: str = AUTH_TOKEN
+    url: str = ""
+    requests: list[Request] = field(default_factory=list)
+    _script: deque[Answer] = field(default_factory=deque)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
+    _runner: web.ServerRunner | None = None
+
+    def respond(self, *answers: Answer) -> None:
+        """The answers to the next valid requests, in order; then it accepts."""
+        self._script.extend(answers)
+
+    def release(self) -> None:
+        self._release.set()
+
+    @property
+    def accepted(self) -> list[Request]:
+        return [r for r in self.requests if r.sid is not None]
+
+    async def wait_for(self, check: Callable[[FakeTwilio], bool], timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while True:
+                self._changed.clear()
+                if check(self):
+                    return
+                await self._changed.wait()
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        body = (await request.read()).decode()
+        form: dict[str, list[str]] = {}
+        content_type = request.headers.get("Content-Type", "")
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            for name, value in parse_qsl(body, keep_blank_values=True):
+                form.setdefault(name, []).append(value)
+        recorded = Request(
+            request.path,
+            form,
+            _basic(request.headers.get("Authorization")),
+            content_type,
+            time.monotonic(),
+        )
+        self.requests.append(recorded)
+        self._changed.set()
+        refused = self._check(request, recorded)
+        if refused is not None:
+            return self._answer(recorded, refused)
+        answer = self._script.popleft() if self._script else Accept()
+        try:
+            if answer == HANG:
+                recorded.outcome = "held"
+                self._changed.set()
+                await self._release.wait()
+                answer = Accept()
+        except (asyncio.CancelledError, ConnectionError):
+            recorded.outcome = "caller left"
+            self._changed.set()
+            raise
+        assert not isinstance(answer, str)
+        return self._answer(recorded, answer)
+
+    def _check(self, request: web.BaseRequest, r: Request) -> Fail | None:
+        match = _PATH.match(request.path)
+        if request.method != "POST" or match is None:
+            return Fail(404, 20404, f"The requested resource {request.path} was not found")
+        if r.auth != (self.account_sid, self.auth_token) or match["sid"] != self.account_sid:
+            return Fail(401, 20003, "Authenticate")
+        to = r.one("To")
+        if not to:
+            return Fail(400, 21604, "A 'To' phone number is required.")
+        if not _E164.match(to):
+            return Fail(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if not (r.one("From") or r.one("MessagingServiceSid")):
+            return Fail(400, 21603, "A 'From' phone number is required.")
+        if not (r.one("Body") or r.form.get("MediaUrl") or r.one("ContentSid")):
+            return Fail(400, 21602, "Message body is required.")
+        if len(r.one("Body") or "") > 1600:
+            return Fail(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
+        if len(r.form.get("MediaUrl", [])) > 10:
+            return Fail(400, 21623, "The number of media files exceeds the limit of 10.")
+        return None
+
+    def _answer(self, r: Request, answer: Accept | Fail) -> web.StreamResponse:
+        r.outcome = "answered"
+        self._changed.set()
+        if isinstance(answer, Fail):
+            r.status = answer.http_status
+            headers = {}
+            if answer.retry_after is not None:
+                headers["Retry-After"] = f"{answer.retry_after:g}"
+            return web.json_response(
+                {
+                    "code": answer.code,
+                    "message": answer.message,
+                    "more_info": f"https://www.twilio.com/docs/errors/{answer.code}",
+                    "status": answer.http_status,
+                },
+                status=answer.http_status,
+                headers=headers,
+            )
+        media = r.form.get("MediaUrl", [])
+        r.sid = ("MM" if media else "SM") + f"{len(self.requests):032x}"
+        r.status = 201
+        service = r.one("MessagingServiceSid")
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{r.sid}"
+        return web.json_response(
+            {
+                "account_sid": self.account_sid,
+                "api_version": "2010-04-01",
+                "body": r.one("Body") or "",
+                "date_created": "Thu, 30 Jul 2015 20:12:31 +0000",
+                "date_sent": None,
+                "date_updated": "Thu, 30 Jul 2015 20:12:31 +0000",
+                "direction": "outbound-api",
+                "error_code": None,
+                "error_message": None,
+                "from": r.one("From"),
+                "messaging_service_sid": service,
+                "num_media": str(len(media)),
+                "num_segments": "1",
+                "price": None,
+                "price_unit": "USD",
+                "sid": r.sid,
+                "status": "accepted" if service else "queued",
+                "subresource_uris": {"media": f"{uri}/Media.json"},
+                "to": r.one("To"),
+                "uri": f"{uri}.json",
+            },
+            status=201,
+        )
+
+    async def start(self) -> FakeTwilio:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        self._runner = web.ServerRunner(
+            web.Server(self._handle, handler_cancellation=True), shutdown_timeout=1.0
+        )
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        self._release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def _basic(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.startswith("Basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except ValueError:
+        return None
+    return user, password
