@@ -11,6 +11,8 @@ Outbound: ``POST {api_base_url}/{api_version}/{phone_number_id}/messages`` with
 | buttons | ``interactive``: up to 3 reply buttons, a list message for 4 to 10 |
 | location | ``location`` |
 
+The Cloud API takes no idempotency key: a worker that dies between its answer and the
+commit sends again (the at-least-once window of chat.listeners.deliver).
 With ``options["quote"]`` the reply quotes the customer's latest message (``context``).
 Graph errors map through ``connectors.graph`` (throttling 130429/80007/4... -> ``RetryLater``,
 131026/131047/... -> ``GiveUp`` with the Graph code).
@@ -103,6 +105,19 @@ class WhatsAppCloud:
                 code="no_message_id",
             ) from exc
         return SendResult(provider_id)
+
+    async def mark_read(self, provider_message_id: str, typing: bool = False) -> None:
+        """Tell the customer their message was read (blue ticks), and optionally show the
+        typing indicator. Not part of the ``Connector`` protocol yet: nothing calls it."""
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": provider_message_id,
+        }
+        if typing:
+            payload["typing_indicator"] = {"type": "text"}
+        url = f"{self.base}/{self.version}/{self.phone_number_id}/messages"
+        await graph.post(self.http, url, self.access_token, payload)
 
     # -- inbound ----------------------------------------------------------------------
 

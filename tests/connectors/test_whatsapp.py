@@ -453,6 +453,32 @@ async def test_media_buttons_and_locations_map_to_their_message_types(
     assert place["location"] == {"latitude": 1.5, "longitude": 2.5, "name": "Shop"}
 
 
+async def test_buttons_the_api_cannot_show_as_reply_buttons_become_a_list_or_text(
+    graph_api: FakeWhatsAppApi,
+) -> None:
+    long_title = [{"id": "a", "title": "A title longer than twenty"}, {"id": "b", "title": "B"}]
+    await send(graph_api, {"type": "buttons", "text": "Pick", "buttons": long_title})
+    await send(graph_api, {"type": "buttons", "text": "x" * 1025, "buttons": long_title})
+    as_list, as_text = (s.body for s in graph_api.accepted)
+    [row_a, row_b] = as_list["interactive"]["action"]["sections"][0]["rows"]
+    assert row_a == {
+        "id": "a",
+        "title": "A title longer than twe…",
+        "description": "A title longer than twenty",
+    }
+    assert row_b == {"id": "b", "title": "B"}
+    assert as_text["type"] == "text"
+    assert as_text["text"]["body"].endswith("\n\n1. A title longer than twenty\n2. B")
+
+
+async def test_mark_read_is_the_documented_request(graph_api: FakeWhatsAppApi) -> None:
+    expected = json.loads(fixture("whatsapp.mark_read.request.json"))
+    async with httpx.AsyncClient() as http:
+        wa = WhatsAppCloud({**CONFIG, "api_base_url": graph_api.url}, http)
+        await wa.mark_read(expected["message_id"], typing=True)
+    assert graph_api.read_receipts == [expected]
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -717,3 +743,24 @@ async def test_a_permanent_error_fails_the_message_with_metas_code_and_reason(
     assert (detail["code"], detail["status_code"]) == ("131026", 400)
     assert "Message Undeliverable" in detail["message"]
     assert len(graph_api.requests) == 1
+
+
+async def test_a_reaction_to_a_sent_reply_is_answered_and_stored_as_no_message(
+    client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    runtime: Any,
+    graph_api: FakeWhatsAppApi,
+    channel: str,
+) -> None:
+    assert (await callback(client, channel, "whatsapp.inbound_text.json")).status_code == 200
+    message_id = await reply(api, channel, "blue it is")
+    graph_api.respond(Accept(FIXTURE_WAMID))
+    await settle(runtime, api, message_id)
+    body = envelope(message("reaction", {"message_id": FIXTURE_WAMID, "emoji": "\U0001f44d"}))
+    r = await client.post(
+        f"/webhooks/{channel}",
+        content=body,
+        headers={"x-hub-signature-256": graph.signature(APP_SECRET, body)},
+    )
+    assert r.status_code == 200, r.text
+    assert [m["id"] for m in await messages_of(api, channel)][-1] == message_id

@@ -9,7 +9,9 @@ titles up to 20 characters: 131009). Accepted sends answer like the real API
 
 It answers by a script: ``Accept``, ``Fail`` (a Graph error envelope with the given HTTP
 status and code, ``Retry-After`` when given) or ``HANG`` (hold until released or the
-caller leaves); once the script is used up it accepts.
+caller leaves); once the script is used up it accepts. A mark-as-read body
+(``{"status": "read", "message_id"}``) is recorded in ``read_receipts`` and answered
+``{"success": true}``.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class FakeWhatsAppApi:
     phone_number_id: str
     url: str = ""
     requests: list[Sent] = field(default_factory=list)
+    read_receipts: list[dict[str, Any]] = field(default_factory=list)
     _script: deque[Answer] = field(default_factory=deque)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -105,6 +108,12 @@ class FakeWhatsAppApi:
             body = await request.json()
         except ValueError:
             return _error(400, 100, "Invalid parameter", details="the body is not JSON")
+        if isinstance(body, dict) and body.get("status") == "read" and "message_id" in body:
+            if body.get("messaging_product") != "whatsapp":
+                return _error(400, 100, "Invalid parameter", details="messaging_product")
+            self.read_receipts.append(body)
+            self._changed.set()
+            return web.json_response({"success": True})
         problem = _check(body) if isinstance(body, dict) else (100, "body must be an object")
         if problem is not None:
             return _error(400, problem[0], f"(#{problem[0]}) Invalid parameter", details=problem[1])
