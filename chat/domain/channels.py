@@ -32,6 +32,7 @@ from pydantic import AfterValidator, WithJsonSchema
 from chat.domain import addresses as a
 from chat.domain import channel_config as cc
 from connectors.twilio_sms import TwilioSms
+from connectors.whatsapp import WhatsAppCloud
 
 if TYPE_CHECKING:
     from connectors.base import Connector
@@ -153,6 +154,7 @@ REGISTRY: Final = Registry(
                 window_hours=24,
                 max_text_length=4096,
             ),
+            connector=WhatsAppCloud,
         ),
         ChannelSpec(
             "messenger",
