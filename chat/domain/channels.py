@@ -31,6 +31,7 @@ from pydantic import AfterValidator, WithJsonSchema
 
 from chat.domain import addresses as a
 from chat.domain import channel_config as cc
+from connectors.telegram import TelegramConnector
 
 if TYPE_CHECKING:
     from connectors.base import Connector
@@ -165,6 +166,7 @@ REGISTRY: Final = Registry(
             cc.TelegramConfig,
             a.OPAQUE,
             Capabilities(media=True, buttons=True, reactions=True, max_text_length=4096),
+            connector=TelegramConnector,
         ),
         ChannelSpec(
             "wechat",
