@@ -12,7 +12,9 @@ branch on ``error_code`` and ``parameters``, never on the wording:
 | 400 (chat not found ...), 401/404 (bad token), 403 (blocked, deactivated) | ``GiveUp`` |
 
 Telegram's message ids count per chat, so a provider message id is
-``"<chat_id>:<message_id>"``: unique on a channel, and what reactions point at.
+``"<chat_id>:<message_id>"``: unique on a channel, and what reactions point at. A
+contact's address is its chat id (a group is one contact); in a group, a reply quotes
+the customer's latest message.
 
 Webhooks carry no HMAC: ``setWebhook``'s ``secret_token`` comes back in every request's
 ``X-Telegram-Bot-Api-Secret-Token`` header, compared in constant time. Telegram sends no
@@ -78,6 +80,12 @@ class TelegramConnector:
     async def send(self, message: Outbound) -> SendResult:
         method, fields = request_for(message.content)
         chat_id = chat_id_param(message.to)
+        quoted = _quoted(chat_id, message.reply_to)
+        if quoted is not None:
+            fields["reply_parameters"] = {
+                "message_id": quoted,
+                "allow_sending_without_reply": True,
+            }
         try:
             result = await self._call(method, {"chat_id": chat_id, **fields})
         except _Migrated as moved:
@@ -185,6 +193,18 @@ def chat_id_param(address: str) -> int | str:
         return int(address)
     except ValueError:
         return address
+
+
+def _quoted(chat_id: int | str, reply_to: str | None) -> int | None:
+    """In a group, the customer's message a reply quotes, so the group sees whom it
+    answers; a private chat has one customer and no quote."""
+    if reply_to is None or not isinstance(chat_id, int) or chat_id > 0:
+        return None
+    chat, _, rest = reply_to.partition(":")
+    message_id = rest.split(":", 1)[0]
+    if chat != str(chat_id) or not message_id.isdigit():
+        return None  # a button press ("callback:<id>"), or another chat's message
+    return int(message_id)
 
 
 def request_for(content: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -300,6 +300,18 @@ async def test_text_goes_out_as_send_message_and_the_id_names_the_chat(
     assert isinstance(expected["chat_id"], int)  # the fixture's chat_id is an integer, like ours
 
 
+async def test_in_a_group_a_reply_quotes_the_customers_message_and_in_private_it_does_not(
+    telegram: FakeTelegram, http: httpx.AsyncClient
+) -> None:
+    tg = connector(telegram.url, http)
+    text = {"type": "text", "text": "on it"}
+    await tg.send(Outbound("m1", "-1001234567890", text, reply_to="-1001234567890:77"))
+    await tg.send(Outbound("m2", "123456789", text, reply_to="123456789:1365"))
+    await tg.send(Outbound("m3", "-1001234567890", text, reply_to="callback:4382bfd"))
+    quotes = [c.fields.get("reply_parameters") for c in telegram.sent]
+    assert quotes == [{"message_id": 77, "allow_sending_without_reply": True}, None, None]
+
+
 async def test_buttons_go_out_as_an_inline_keyboard(
     telegram: FakeTelegram, http: httpx.AsyncClient
 ) -> None:
@@ -689,3 +701,27 @@ async def test_a_repeated_update_is_stored_once_and_an_edit_is_stored_beside_it(
         "Any news on my ticket?",
         "Any news on my ticket #42?",
     ]
+
+
+async def test_a_group_is_one_contact_and_the_reply_goes_to_the_group(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Any, tg_api: FakeTelegram
+) -> None:
+    channel = await tg_channel(api, tg_api)
+    group = {"id": -1001234567890, "title": "Acme customers", "type": "supergroup"}
+    body = {
+        "update_id": 2,
+        "message": {
+            "message_id": 77,
+            "from": JANE,
+            "chat": group,
+            "date": 1722337000,
+            "text": "@acme_support_bot help",
+        },
+    }
+    assert (await deliver(client, channel, body)).status_code == 200
+    conv = await only_conversation(api, channel)
+    await settle(
+        api, runtime, await reply(api, conv["id"], {"type": "text", "text": "Hello group"}), "sent"
+    )
+    [call] = tg_api.sent
+    assert call.fields["chat_id"] == -1001234567890

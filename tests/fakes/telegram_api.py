@@ -264,6 +264,11 @@ def _check(method: str, fields: Mapping[str, Any]) -> str | None:
         return "message is too long"
     if len(str(fields.get("caption", ""))) > 1024:
         return "message caption is too long"
+    quote = fields.get("reply_parameters")
+    if quote is not None and not (
+        isinstance(quote, dict) and isinstance(quote.get("message_id"), int)
+    ):
+        return 'field "message_id" of the ReplyParameters must be an Integer'
     markup = fields.get("reply_markup")
     if markup is not None:
         rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
