@@ -17,6 +17,7 @@ from connectors.base import Inbound, Outbound, Reaction, WebhookRejected, Webhoo
 from connectors.errors import GiveUp, RetryLater
 from connectors.telegram import TelegramConnector
 from tests.api.test_channels import VALID
+from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.fakes.telegram_api import (
     BLOCKED,
     HANG,
@@ -725,3 +726,40 @@ async def test_a_group_is_one_contact_and_the_reply_goes_to_the_group(
     )
     [call] = tg_api.sent
     assert call.fields["chat_id"] == -1001234567890
+
+
+async def test_a_reaction_to_a_sent_reply_reaches_the_workspaces_webhooks(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Any, tg_api: FakeTelegram
+) -> None:
+    receiver = await WebhookReceiver().start()
+    try:
+        r = await api.post("/v1/webhooks", json={"url": receiver.url})
+        assert r.status_code == 201, r.text
+        channel = await tg_channel(api, tg_api)
+        await deliver(client, channel, fixture("update_message"))
+        conv = await only_conversation(api, channel)
+        sent_id = await reply(api, conv["id"], {"type": "text", "text": "Done!"})
+        await settle(api, runtime, sent_id, "sent")
+        [call] = tg_api.sent
+        assert call.result is not None
+        reaction = {
+            "update_id": 875263600,
+            "message_reaction": {
+                "chat": call.result["chat"],
+                "message_id": call.result["message_id"],
+                "user": JANE,
+                "date": 1722337400,
+                "old_reaction": [],
+                "new_reaction": [{"type": "emoji", "emoji": "👍"}],
+            },
+        }
+        assert (await deliver(client, channel, reaction)).status_code == 200
+
+        def reactions(got: WebhookReceiver) -> list[Any]:
+            return [e for r in got.requests if (e := r.json())["type"] == "message.reaction"]
+
+        await receiver.wait_for(lambda got: len(reactions(got)) >= 1)
+        [event] = reactions(receiver)
+        assert (event["data"]["message_id"], event["data"]["emoji"]) == (sent_id, "👍")
+    finally:
+        await receiver.stop()
