@@ -17,7 +17,6 @@ from connectors.base import Inbound, Outbound, Reaction, WebhookRejected, Webhoo
 from connectors.errors import GiveUp, RetryLater
 from connectors.telegram import TelegramConnector
 from tests.api.test_channels import VALID
-from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.fakes.telegram_api import (
     BLOCKED,
     HANG,
@@ -27,6 +26,7 @@ from tests.fakes.telegram_api import (
     flood,
     migrated,
 )
+from tests.fakes.webhook_receiver import WebhookReceiver
 
 FIXTURES = Path("/work/shared/fixtures/providers")
 SECRET = json.loads((FIXTURES / "telegram.set_webhook.request.json").read_text())["secret_token"]
