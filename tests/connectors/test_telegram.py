@@ -28,7 +28,7 @@ from tests.fakes.telegram_api import (
 )
 from tests.fakes.webhook_receiver import WebhookReceiver
 
-FIXTURES = Path("/work/shared/fixtures/providers")
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers"
 SECRET = json.loads((FIXTURES / "telegram.set_webhook.request.json").read_text())["secret_token"]
 CONFIG = {"bot_token": TOKEN, "secret_token": SECRET}
 
