@@ -421,7 +421,9 @@ def _reactions(update: Mapping[str, Any]) -> list[Parsed]:
 
 
 def _profile(user: Mapping[str, Any]) -> dict[str, Any]:
+    # A channel post or a group's anonymous admin has no user: the chat's title names it.
     name = " ".join(str(p) for p in (user.get("first_name"), user.get("last_name")) if p)
+    name = name or str(user.get("title") or "")
     profile: dict[str, Any] = {}
     if name:
         profile["name"] = name

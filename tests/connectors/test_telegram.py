@@ -199,6 +199,22 @@ def test_a_reply_names_the_message_it_answers() -> None:
     assert msg.reply_to == "123456789:1366"
 
 
+def test_a_channel_post_comes_from_the_channel_named_by_its_title() -> None:
+    channel = {
+        "id": -1009876543210,
+        "title": "Acme news",
+        "username": "acme_news",
+        "type": "channel",
+    }
+    body = {
+        "update_id": 3,
+        "channel_post": {"message_id": 5, "chat": channel, "date": 1, "text": "hi"},
+    }
+    [msg] = parsed(body)
+    assert (msg.sender, msg.provider_message_id) == ("-1009876543210", "-1009876543210:5")
+    assert msg.profile == {"name": "Acme news", "username": "acme_news"}
+
+
 def test_a_service_message_stores_nothing() -> None:
     assert parsed(message(new_chat_title="Support")) == []
 
