@@ -260,8 +260,9 @@ def test_a_button_press_is_its_title_from_the_chat_that_holds_the_keyboard() -> 
     assert connector().callback_answer(update(fixture("update_message"))) is None
 
 
-def test_a_reaction_points_at_the_message_in_its_chat() -> None:
-    body = {
+def reaction(*emojis: str) -> dict[str, Any]:
+    new = [{"type": "emoji", "emoji": e} for e in emojis]
+    return {
         "update_id": 9,
         "message_reaction": {
             "chat": CHAT,
@@ -269,12 +270,14 @@ def test_a_reaction_points_at_the_message_in_its_chat() -> None:
             "user": JANE,
             "date": 1722337300,
             "old_reaction": [],
-            "new_reaction": [{"type": "emoji", "emoji": "❤"}],
+            "new_reaction": new,
         },
     }
-    assert parsed(body) == [Reaction("123456789:1366", "123456789", "❤")]
-    body["message_reaction"]["new_reaction"] = []
-    assert parsed(body) == [Reaction("123456789:1366", "123456789", None)]
+
+
+def test_a_reaction_points_at_the_message_in_its_chat_and_an_empty_one_removes_it() -> None:
+    assert parsed(reaction("❤")) == [Reaction("123456789:1366", "123456789", "❤")]
+    assert parsed(reaction()) == [Reaction("123456789:1366", "123456789", None)]
 
 
 def test_updates_with_nothing_to_store_parse_to_nothing() -> None:
