@@ -31,6 +31,7 @@ from pydantic import AfterValidator, WithJsonSchema
 
 from chat.domain import addresses as a
 from chat.domain import channel_config as cc
+from connectors.telegram import TelegramConnector
 from connectors.twilio_sms import TwilioSms
 from connectors.whatsapp import WhatsAppCloud
 
@@ -174,6 +175,7 @@ REGISTRY: Final = Registry(
             cc.TelegramConfig,
             a.OPAQUE,
             Capabilities(media=True, buttons=True, reactions=True, max_text_length=4096),
+            connector=TelegramConnector,
         ),
         ChannelSpec(
             "wechat",
