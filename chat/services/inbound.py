@@ -16,6 +16,7 @@ and the shared HTTP client; verifying and parsing do no I/O.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from chat.domain.channels import ChannelSpec, Registry
 from chat.domain.content import Content
 from chat.domain.enums import AuthorType, Direction
 from chat.domain.errors import Forbidden, NotFound, ParleyError, Unauthorized, Unprocessable
+from chat.domain.ids import new_id
 from chat.services.conversations import Conversations, NewMessage, Posted
 from chat.services.identities import contact_for_address
 from connectors.base import (
@@ -46,6 +48,13 @@ News = StatusUpdate | Reaction
 
 _CONTENT: TypeAdapter[Any] = TypeAdapter(Content)
 _MAX_CLIENT_MESSAGE_ID = 200  # the column's width
+
+
+log = logging.getLogger(__name__)
+
+# A callback the connector cannot read is kept, as an event, with this much of its body.
+UNPARSED_EVENT = "webhook.unparsed"
+UNPARSED_KEPT_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +148,11 @@ class InboundWebhooks:
         answer = connector.challenge(request)
         if answer is not None:
             return Received(answer, [])
-        parsed = connector.parse(request)
+        try:
+            parsed = connector.parse(request)
+        except Exception as exc:  # noqa: BLE001 - the provider would retry it forever
+            await self._keep_unparsed(channel, request, exc)
+            return Received(WebhookAnswer(), [])
         messages = [p for p in parsed if isinstance(p, Inbound)]
         news = [p for p in parsed if not isinstance(p, Inbound)]
         # Check every message before storing any, so a refused callback stores nothing.
@@ -164,6 +177,33 @@ class InboundWebhooks:
         if news:
             await self.news(channel, news)
         return Received(WebhookAnswer(), posted, len(news))
+
+    async def _keep_unparsed(
+        self, channel: ProviderChannel, request: WebhookRequest, exc: Exception
+    ) -> None:
+        """A verified callback the connector cannot read: answered 200 (the provider would
+        retry it forever) and kept as a ``webhook.unparsed`` event for inspection."""
+        log.warning(
+            "channel %s (%s): a callback could not be parsed: %s: %s",
+            channel.id, channel.type, type(exc).__name__, str(exc)[:200],
+        )
+        body = request.body[:UNPARSED_KEPT_BYTES].decode("utf-8", "replace").replace("\x00", "\ufffd")
+        async with self.db.write() as session:
+            session.add(
+                m.Event(
+                    id=new_id("evt"),
+                    workspace_id=channel.workspace_id,
+                    name=UNPARSED_EVENT,
+                    payload={
+                        "channel_id": channel.id,
+                        "channel_type": channel.type,
+                        "error": f"{type(exc).__name__}: {str(exc)[:500]}",
+                        "content_type": request.headers.get("content-type"),
+                        "body": body,
+                        "truncated": len(request.body) > UNPARSED_KEPT_BYTES,
+                    },
+                )
+            )
 
     async def _channel(self, channel_id: str) -> tuple[ProviderChannel, dict[str, Any]]:
         async with self.db.read() as session:

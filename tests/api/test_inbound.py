@@ -297,3 +297,18 @@ async def test_the_callback_route_is_in_the_openapi_document(client: httpx.Async
     assert {"get", "post"} <= set(route)
     assert {"401", "404", "413", "422"} <= set(route["post"]["responses"])
     assert "security" not in route["post"]
+
+
+async def test_a_verified_callback_that_cannot_be_parsed_is_answered_200_and_kept(
+    client: httpx.AsyncClient, api: httpx.AsyncClient
+) -> None:
+    """The provider would retry a 500 forever; the body is kept as an event to inspect."""
+    wa = await channel(api, "whatsapp")
+    body = b"{not json"
+    headers = {"content-type": "application/json", "x-test-signature": sign(WA_SECRET, body)}
+    r = await post(client, wa, body, headers)
+    assert r.status_code == 200, r.text
+    assert await history(api, wa) == []
+    events = (await api.get("/v1/events")).json()["data"]
+    [kept] = [e for e in events if e["name"] == "webhook.unparsed"]
+    assert kept["payload"]["channel_id"] == wa and kept["payload"]["body"] == "{not json"
