@@ -14,7 +14,6 @@ the provider's answers to ``SendResult``, ``RetryLater`` and ``GiveUp``.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from aiohttp import web
 
 from connectors.base import Outbound, Parsed, SendResult, WebhookAnswer, WebhookRequest
 from connectors.errors import GiveUp, RetryLater
+from tests.fakes.local import serve_locally
 
 HANG: Literal["hang"] = "hang"
 TOKEN = "123456:fake-token"
@@ -126,15 +126,7 @@ class FakeProvider:
         return web.json_response({"id": send.provider_message_id, "status": answer.status})
 
     async def start(self) -> FakeProvider:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self._runner = web.ServerRunner(
-            web.Server(self._handle, handler_cancellation=True), shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_locally(self._handle)
         return self
 
     async def stop(self) -> None:

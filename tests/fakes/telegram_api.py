@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -27,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
+
+from tests.fakes.local import serve_locally
 
 HANG: Literal["hang"] = "hang"
 TOKEN = "7000000001:AAFakeTokenForTests_-x"
@@ -185,15 +186,7 @@ class FakeTelegram:
         return result
 
     async def start(self) -> FakeTelegram:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self._runner = web.ServerRunner(
-            web.Server(self._handle, handler_cancellation=True), shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_locally(self._handle)
         return self
 
     async def stop(self) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,6 +23,8 @@ from typing import Literal
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+from tests.fakes.local import serve_locally
 
 HANG: Literal["hang"] = "hang"
 ACCOUNT_SID = "AC" + "0a" * 16
@@ -200,15 +201,7 @@ class FakeTwilio:
         )
 
     async def start(self) -> FakeTwilio:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self._runner = web.ServerRunner(
-            web.Server(self._handle, handler_cancellation=True), shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_locally(self._handle)
         return self
 
     async def stop(self) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
+
+from tests.fakes.local import serve_locally
 
 HANG: Literal["hang"] = "hang"
 DRIP: Literal["drip"] = "drip"
@@ -93,9 +94,9 @@ class WebhookReceiver:
         self.requests.append(got)
         self._notify()
         answer = self._script.popleft() if self._script else 200
-        headers: dict[str, str] = {}
+        reply_headers: dict[str, str] = {}
         if isinstance(answer, tuple):
-            answer, headers = answer
+            answer, reply_headers = answer
         try:
             if answer == DRIP:
                 return await self._drip(request, got)
@@ -110,7 +111,7 @@ class WebhookReceiver:
             raise
         got.status, got.outcome = int(answer), "answered"
         self._notify()
-        return web.json_response({"ok": answer < 300}, status=int(answer), headers=headers)
+        return web.json_response({"ok": answer < 300}, status=int(answer), headers=reply_headers)
 
     async def _drip(self, request: web.BaseRequest, got: Received) -> web.StreamResponse:
         response = web.StreamResponse(status=200)
@@ -127,15 +128,7 @@ class WebhookReceiver:
         return response
 
     async def start(self) -> WebhookReceiver:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self._runner = web.ServerRunner(
-            web.Server(self._handle, handler_cancellation=True), shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_locally(self._handle)
         return self
 
     async def stop(self) -> None:

@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
+
+from tests.fakes.local import serve_locally
 
 HANG: Literal["hang"] = "hang"
 PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/messages$")
@@ -155,15 +156,7 @@ class FakeWhatsAppApi:
         )
 
     async def start(self) -> FakeWhatsAppApi:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self._runner = web.ServerRunner(
-            web.Server(self._handle, handler_cancellation=True), shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_locally(self._handle)
         return self
 
     async def stop(self) -> None:
