@@ -30,7 +30,7 @@ from chat.db.engine import Database
 from chat.domain.channels import ChannelSpec, Registry
 from chat.domain.content import Content
 from chat.domain.enums import AuthorType, Direction
-from chat.domain.errors import Forbidden, NotFound, ParleyError, Unauthorized, Unprocessable
+from chat.domain.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from chat.domain.ids import new_id
 from chat.services.conversations import Conversations, NewMessage, Posted
 from chat.services.identities import contact_for_address
@@ -71,19 +71,6 @@ class NewsHandler(Protocol):
         """Apply the provider's status updates and reactions (in the order received);
         raise a ``ParleyError`` to answer the provider with an error (it retries)."""
         ...
-
-
-class NewsNotHandled(ParleyError):
-    status = 501
-    code = "not_implemented"
-
-
-async def news_not_handled(channel: ProviderChannel, news: Sequence[News]) -> None:
-    """The handler until status updates and reactions are wired: the provider hears 501
-    (and retries later) rather than a 200 for news that was not applied."""
-    raise NewsNotHandled(
-        f"status updates and reactions from '{channel.type}' channels are not handled yet"
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,23 +96,6 @@ class Messages:
             "delivery_attempts": [attempt_view(a) for a in attempts],
         }
 
-    async def history(
-        self, workspace_id: str, conversation_id: str, after_seq: int = 0, limit: int = 100
-    ) -> list[MessageView]:
-        async with self.db.read() as session:
-            conv = await session.get(m.Conversation, conversation_id)
-            if conv is None or conv.workspace_id != workspace_id:
-                raise NotFound("conversation not found")
-            rows = (
-                await session.scalars(
-                    select(m.Message)
-                    .where(m.Message.conversation_id == conversation_id, m.Message.seq > after_seq)
-                    .order_by(m.Message.seq)
-                    .limit(limit)
-                )
-            ).all()
-        return [message_view(r) for r in rows]
-
     async def catch_up(
         self,
         workspace_id: str,

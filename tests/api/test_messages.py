@@ -147,7 +147,7 @@ async def test_seq_is_gap_free_under_50_concurrent_writers(services: Any, worksp
     )
     seqs = sorted(p.message["seq"] for p in posted)
     assert seqs == list(range(2, 52))
-    history = await services.messages.history(ws, conv_id, 0, 500)
+    history = (await services.inbox.history(ws, conv_id, after_seq=0, limit=500))["data"]
     assert [m["seq"] for m in history] == list(range(1, 52))
 
 

@@ -49,7 +49,7 @@ async def test_a_burst_over_many_conversations_gets_gap_free_seqs(services: Any,
     assert all(sorted(seqs) == list(range(2, 32)) for seqs in by_conv.values())
     # every posted text is stored exactly once, at the seq its ack named
     for r in results[:20]:
-        history = await services.messages.history(ws, r.message["conversation_id"], r.message["seq"] - 1, 1)
+        history = (await services.inbox.history(ws, r.message["conversation_id"], after_seq=r.message["seq"] - 1, limit=1))["data"]
         assert history[0]["content"] == r.message["content"]
 
 
@@ -178,7 +178,7 @@ async def test_a_group_that_fails_as_a_whole_stores_the_good_posts_one_by_one(
     good = [r for i, r in enumerate(results) if i != 2]
     assert all(not isinstance(r, BaseException) and r.created for r in good), results
     for conv, texts in ((mine, ["open", "a", "d"]), (theirs, ["open", "b", "c"])):
-        history = await services.messages.history(ws, conv["id"], 0, 100)
+        history = (await services.inbox.history(ws, conv["id"], after_seq=0, limit=100))["data"]
         assert [(m["seq"], m["content"]["text"]) for m in history] == list(
             enumerate(texts, start=1)
         )
@@ -187,7 +187,7 @@ async def test_a_group_that_fails_as_a_whole_stores_the_good_posts_one_by_one(
     stored = {
         m["id"]: m["seq"]
         for conv in (mine, theirs)
-        for m in await services.messages.history(ws, conv["id"], 0, 100)
+        for m in (await services.inbox.history(ws, conv["id"], after_seq=0, limit=100))["data"]
     }
     assert all(stored[r.message["id"]] == r.message["seq"] for r in good)
 
@@ -245,7 +245,7 @@ async def test_a_client_message_id_stored_by_another_process_meanwhile_answers_t
     assert here.message["id"] == there.message["id"]
     assert [here.created, there.created].count(True) == 1
     assert before.created and after.created
-    history = await services.messages.history(ws, conv["id"], 0, 100)
+    history = (await services.inbox.history(ws, conv["id"], after_seq=0, limit=100))["data"]
     assert [m["seq"] for m in history] == [1, 2, 3, 4]
     assert sorted(m["content"]["text"] for m in history[1:]) == sorted(
         ["before", "after", here.message["content"]["text"]]
