@@ -11,8 +11,7 @@ from connectors.base import WebhookRequest
 
 router = Router("inbound")
 
-# 501: a callback carrying status updates or reactions, until those are applied.
-_ERRORS = (401, 403, 404, 413, 422, 501)
+_ERRORS = (401, 403, 404, 413, 422)
 
 
 async def _receive(ctx: Ctx) -> Response:
