@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import httpx
 
@@ -101,6 +101,16 @@ class WebhookRejected(Exception):
     def __init__(self, message: str, status: Literal[401, 403] = 401) -> None:
         super().__init__(message)
         self.status = status
+
+
+@runtime_checkable
+class AnswersCallbacks(Protocol):
+    """A connector whose provider wants a body in the answer to a callback (TwiML for
+    Twilio, a Bot API call for Telegram), given once the callback is stored."""
+
+    def callback_answer(self, request: WebhookRequest) -> WebhookAnswer | None:
+        """The 200 answer to a verified, stored callback; None for an empty 200."""
+        ...
 
 
 class Connector(Protocol):

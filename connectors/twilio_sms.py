@@ -72,6 +72,9 @@ _DELIVERY_ERRORS: Mapping[str, str] = {
 }
 
 
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
 class TwilioSms:
     type: ClassVar[str] = "sms"
 
@@ -83,6 +86,11 @@ class TwilioSms:
         self.messaging_service_sid: str | None = config.get("messaging_service_sid")
         self.status_callback_url: str | None = config.get("status_callback_url")
         self.http = http
+
+    def callback_answer(self, request: WebhookRequest) -> WebhookAnswer | None:
+        """Twilio reads the answer to an incoming message as TwiML: an empty
+        ``<Response/>`` says "no reply now" (Parley's replies go through the API)."""
+        return WebhookAnswer(body=EMPTY_TWIML, content_type="text/xml")
 
     # -- send ---------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from chat.domain.ids import new_id
 from chat.services.conversations import Conversations, NewMessage, Posted
 from chat.services.identities import contact_for_address
 from connectors.base import (
+    AnswersCallbacks,
     Connector,
     Inbound,
     Reaction,
@@ -163,7 +164,8 @@ class InboundWebhooks:
             )
         if news:
             await self.news(channel, news)
-        return Received(WebhookAnswer(), posted, len(news))
+        answer = connector.callback_answer(request) if isinstance(connector, AnswersCallbacks) else None
+        return Received(answer or WebhookAnswer(), posted, len(news))
 
     async def _keep_unparsed(
         self, channel: ProviderChannel, request: WebhookRequest, exc: Exception

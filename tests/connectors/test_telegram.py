@@ -618,7 +618,11 @@ async def test_buttons_go_out_as_a_keyboard_and_a_press_comes_back_in_the_conver
             "data": "reopen",
         },
     }
-    assert (await deliver(client, channel, press)).status_code == 200
+    answered = await deliver(client, channel, press)
+    assert answered.status_code == 200
+    # The press is answered in the webhook's response, so the button stops spinning.
+    assert answered.headers["content-type"].startswith("application/json")
+    assert answered.json() == {"method": "answerCallbackQuery", "callback_query_id": "cbq-1"}
     history = await messages_of(api, conv["id"])
     assert [(m["direction"], m["content"].get("text")) for m in history] == [
         ("inbound", "Any news on my ticket?"),

@@ -524,6 +524,9 @@ async def test_an_sms_in_a_reply_out_and_statuses_forward_never_back(
     )
     r = await twilio_posts(client, ch, INBOUND_SMS)
     assert r.status_code == 200, r.text
+    # Twilio reads the answer as TwiML: an empty <Response> sends nothing back by itself.
+    assert r.headers["content-type"].startswith("text/xml")
+    assert r.content.endswith(b"<Response></Response>")
     [conv] = (await api.get(f"/v1/conversations?channel={ch}")).json()["data"]
     [first] = (await api.get(f"/v1/conversations/{conv['id']}/messages")).json()["data"]
     assert first["content"] == {"type": "text", "text": "Hello, is my order ready?"}
