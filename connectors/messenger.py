@@ -30,7 +30,8 @@ must carry ``X-Hub-Signature-256`` keyed with the App Secret (the legacy SHA-1
   threads. Several attachments in one message are one Parley message each (the 2nd and
   later keyed ``{mid}:{n}``).
 - ``message`` with ``is_echo``: the Page's own outgoing message (ours, or one sent from the
-  Page inbox) echoed back: ignored, never stored (the echo guard).
+  Page inbox) echoed back: ignored, never stored (the echo guard). Any event whose sender is
+  the Page itself (or names no sender) is ignored the same way.
 - ``postback`` (a tapped button of a template or the persistent menu): the button's title.
 - ``message_edit``: a new message keyed ``{mid}:edited:{num_edit}`` replying to the original.
 - ``reaction``: a ``Reaction`` to the message ``mid`` (``unreact`` removes it).
@@ -155,6 +156,10 @@ class MessengerConnector:
             if entry.get("standby"):
                 log.info("Messenger standby events skipped (another app holds the thread)")
             for event in map(_dict, _list(entry.get("messaging"))):
+                if str(_dict(event.get("sender")).get("id", "")) in (self.page_id, ""):
+                    # The Page itself (an echo without is_echo, its own edit or reaction):
+                    # never stored as the customer's.
+                    continue
                 found += parse_event(event)
         return found
 

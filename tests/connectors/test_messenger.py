@@ -165,6 +165,14 @@ def test_an_echo_of_the_pages_own_message_is_ignored() -> None:
     assert parsed(fixture("messenger.echo.json")) == []
 
 
+def test_events_sent_by_the_page_itself_are_ignored_even_without_is_echo() -> None:
+    from_page = {"sender": {"id": PAGE_ID}, "recipient": {"id": PSID}, "timestamp": 1}
+    assert parsed(envelope({**from_page, "message": {"mid": "m_page", "text": "hi"}})) == []
+    edit = {"mid": "m_page", "text": "hi!", "num_edit": 1}
+    assert parsed(envelope({**from_page, "message_edit": edit})) == []
+    assert parsed(envelope({"timestamp": 1, "message": {"mid": "m_x", "text": "who?"}})) == []
+
+
 def test_a_delivery_is_a_delivered_status_for_each_mid() -> None:
     assert parsed(fixture("messenger.delivery.json")) == [
         StatusUpdate(SENT_MID, "delivered", at=datetime.fromtimestamp(1733492660.950, UTC))
