@@ -38,6 +38,7 @@ RETRY_CODES = frozenset(
         32,  # page request limit
         341,  # application limit
         613,  # calls within one hour exceeded
+        1200,  # Messenger: temporary send message failure, try again later
         80007,  # WhatsApp Business Account rate limit
         130429,  # Cloud API throughput reached
         131000,  # something went wrong (Meta asks to retry)

@@ -31,6 +31,7 @@ from pydantic import AfterValidator, WithJsonSchema
 
 from chat.domain import addresses as a
 from chat.domain import channel_config as cc
+from connectors.messenger import MessengerConnector
 from connectors.telegram import TelegramConnector
 from connectors.twilio_sms import TwilioSms
 from connectors.whatsapp import WhatsAppCloud
@@ -169,6 +170,7 @@ REGISTRY: Final = Registry(
                 window_hours=24,
                 max_text_length=2000,
             ),
+            connector=MessengerConnector,
         ),
         ChannelSpec(
             "telegram",
