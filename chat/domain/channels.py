@@ -34,6 +34,7 @@ from chat.domain import channel_config as cc
 from connectors.telegram import TelegramConnector
 from connectors.twilio_sms import TwilioSms
 from connectors.whatsapp import WhatsAppCloud
+from connectors.x_dm import XDirectMessages
 
 if TYPE_CHECKING:
     from connectors.base import Connector
@@ -191,6 +192,7 @@ REGISTRY: Final = Registry(
             Capabilities(
                 media=True, buttons=True, read_receipts=True, reactions=True, max_text_length=10_000
             ),
+            connector=XDirectMessages,
         ),
         ChannelSpec("email", cc.EmailConfig, a.EMAIL, Capabilities(media=True)),
         # Push notifications: a short text on a device; the payload is about 4 KB.
