@@ -45,7 +45,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 import httpx
 
@@ -84,9 +84,7 @@ class XDirectMessages:
     async def send(self, message: Outbound) -> SendResult:
         participant = message.to.strip()
         if not participant.isdigit():
-            raise GiveUp(
-                f"an X user id is numeric, not {participant!r}", code="invalid_recipient"
-            )
+            raise GiveUp(f"an X user id is numeric, not {participant!r}", code="invalid_recipient")
         body = request_for(message.content, message.options)
         url = f"{self.base}/2/dm_conversations/with/{participant}/messages"
         auth = oauth1_header(
@@ -137,7 +135,7 @@ class XDirectMessages:
     def parse(self, request: WebhookRequest) -> Sequence[Parsed]:
         envelope = json.loads(request.body)
         if not isinstance(envelope, dict):
-            raise ValueError("an Account Activity event is a JSON object")
+            raise TypeError("an Account Activity event is a JSON object")
         me = str(envelope.get("for_user_id") or "")
         users = envelope.get("users")
         if not isinstance(users, dict):  # the docs' example nests users inside apps
@@ -163,9 +161,7 @@ def percent_encode(value: str) -> str:
     return quote(value, safe="-._~")
 
 
-def signature_base_string(
-    method: str, url: str, params: Iterable[tuple[str, str]]
-) -> str:
+def signature_base_string(method: str, url: str, params: Iterable[tuple[str, str]]) -> str:
     """RFC 5849 3.4.1: method, base string URI and normalised parameters.
 
     ``params`` are the query's, a form body's and the ``oauth_*`` ones (without
@@ -173,16 +169,18 @@ def signature_base_string(
     parts = urlsplit(url)
     scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
     port = parts.port
-    netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
+    netloc = (
+        host
+        if port is None or (scheme, port) in (("http", 80), ("https", 443))
+        else f"{host}:{port}"
+    )
     base_uri = urlunsplit((scheme, netloc, parts.path or "/", "", ""))
     pairs = list(params)
     if parts.query:
         pairs.extend(_query_pairs(parts.query))
     encoded = sorted((percent_encode(k), percent_encode(v)) for k, v in pairs)
     normalised = "&".join(f"{k}={v}" for k, v in encoded)
-    return "&".join(
-        (method.upper(), percent_encode(base_uri), percent_encode(normalised))
-    )
+    return "&".join((method.upper(), percent_encode(base_uri), percent_encode(normalised)))
 
 
 def hmac_sha1_signature(base_string: str, consumer_secret: str, token_secret: str) -> str:
@@ -221,8 +219,6 @@ def oauth1_header(
 
 def parse_oauth_header(value: str) -> dict[str, str]:
     """The parameters of an ``Authorization: OAuth`` header (RFC 5849 3.5.1), decoded."""
-    from urllib.parse import unquote
-
     if not value.startswith("OAuth "):
         raise ValueError("not an OAuth header")
     params: dict[str, str] = {}
@@ -238,8 +234,6 @@ def parse_oauth_header(value: str) -> dict[str, str]:
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]]:
-    from urllib.parse import unquote_plus
-
     pairs = []
     for item in query.split("&"):
         if item:
@@ -330,9 +324,7 @@ def _retry_after(r: httpx.Response) -> float | None:
     return None
 
 
-def _message_create(
-    event: Mapping[str, Any], me: str, users: Mapping[str, Any]
-) -> Inbound | None:
+def _message_create(event: Mapping[str, Any], me: str, users: Mapping[str, Any]) -> Inbound | None:
     if not isinstance(event, dict) or event.get("type") != "message_create":
         return None
     create = event.get("message_create") or {}
@@ -396,6 +388,6 @@ def _mark_read(event: Mapping[str, Any], me: str) -> StatusUpdate | None:
 
 
 def _at(ms: object) -> datetime | None:
-    if isinstance(ms, str) and ms.isdigit() or isinstance(ms, int):
+    if (isinstance(ms, str) and ms.isdigit()) or isinstance(ms, int):
         return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
     return None

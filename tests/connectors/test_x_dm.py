@@ -55,7 +55,9 @@ def signed(name: str) -> WebhookRequest:
     return post(fixture(name), vector["x-twitter-webhooks-signature"])
 
 
-def connector(url: str = "http://127.0.0.1:9", http: httpx.AsyncClient | None = None) -> XDirectMessages:
+def connector(
+    url: str = "http://127.0.0.1:9", http: httpx.AsyncClient | None = None
+) -> XDirectMessages:
     return XDirectMessages({**CREDS, "api_base_url": url}, http or httpx.AsyncClient())
 
 
@@ -95,7 +97,9 @@ def test_a_post_is_not_a_challenge() -> None:
 @pytest.mark.parametrize("vector", VECTORS["fixtures"], ids=lambda v: v["file"])
 def test_every_signature_vector_verifies_byte_for_byte(vector: dict[str, str]) -> None:
     body = fixture(vector["file"])
-    assert webhook_signature(vector["consumer_secret"], body) == vector["x-twitter-webhooks-signature"]
+    assert (
+        webhook_signature(vector["consumer_secret"], body) == vector["x-twitter-webhooks-signature"]
+    )
     connector().verify(post(body, vector["x-twitter-webhooks-signature"]))
 
 
@@ -200,7 +204,11 @@ def test_a_video_is_its_best_variant() -> None:
     }  # fmt: skip
     data = {"text": "https://t.co/v", "attachment": {"type": "media", "media": media}}
     [msg] = parsed(body_with(direct_message_events=[dm(data)]))
-    assert msg.content == {"type": "media", "url": "https://video.twimg.com/hi.mp4", "mime_type": "video/mp4"}
+    assert msg.content == {
+        "type": "media",
+        "url": "https://video.twimg.com/hi.mp4",
+        "mime_type": "video/mp4",
+    }
 
 
 def test_a_quick_reply_response_is_the_text_of_the_chosen_option() -> None:
@@ -218,7 +226,10 @@ def test_the_docs_quirk_with_users_inside_apps_still_names_the_sender() -> None:
 
 
 def test_other_activities_parse_to_nothing() -> None:
-    assert parsed(body_with(favorite_events=[{"id": "1"}], tweet_create_events=[{"id_str": "2"}])) == []
+    assert (
+        parsed(body_with(favorite_events=[{"id": "1"}], tweet_create_events=[{"id_str": "2"}]))
+        == []
+    )
 
 
 # -- OAuth 1.0a -----------------------------------------------------------------------------
@@ -261,7 +272,10 @@ def test_oauth_base_string_and_signature_match_the_oauth_core_example() -> None:
         "oauth_signature_method%3DHMAC-SHA1%26oauth_timestamp%3D1191242096%26"
         "oauth_token%3Dnnch734d00sl2jdk%26oauth_version%3D1.0%26size%3Doriginal"
     )
-    assert hmac_sha1_signature(base, "kd94hf93k423kf44", "pfkkdhi9sl3r4s00") == "tR3+Ty81lMeYAr/Fid0kMTYa/WM="
+    assert (
+        hmac_sha1_signature(base, "kd94hf93k423kf44", "pfkkdhi9sl3r4s00")
+        == "tR3+Ty81lMeYAr/Fid0kMTYa/WM="
+    )
 
 
 # -- send against the fake ----------------------------------------------------------------------
@@ -298,7 +312,9 @@ async def test_text_goes_to_the_v2_endpoint_signed_and_the_id_is_the_dm_event_id
 async def test_the_fake_refuses_a_signature_made_with_the_wrong_secret(
     x_api: FakeX, http: httpx.AsyncClient
 ) -> None:
-    wrong = XDirectMessages({**CREDS, "access_token_secret": "nope", "api_base_url": x_api.url}, http)
+    wrong = XDirectMessages(
+        {**CREDS, "access_token_secret": "nope", "api_base_url": x_api.url}, http
+    )
     with pytest.raises(GiveUp) as e:
         await wrong.send(out({"type": "text", "text": "hi"}))
     assert (e.value.code, e.value.status_code) == ("401", 401)
@@ -316,7 +332,9 @@ async def test_the_fake_refuses_a_replayed_nonce(x_api: FakeX, http: httpx.Async
     assert (first.status_code, again.status_code) == (201, 401)
 
 
-async def test_buttons_go_out_as_text_listing_the_options(x_api: FakeX, http: httpx.AsyncClient) -> None:
+async def test_buttons_go_out_as_text_listing_the_options(
+    x_api: FakeX, http: httpx.AsyncClient
+) -> None:
     content = {"type": "buttons", "text": "Reopen it?",
                "buttons": [{"id": "y", "title": "Yes"}, {"id": "n", "title": "No"}]}  # fmt: skip
     await connector(x_api.url, http).send(out(content))
@@ -442,7 +460,10 @@ async def x_channel(api: httpx.AsyncClient, fake: FakeX) -> str:
 
 
 async def deliver(
-    client: httpx.AsyncClient, channel_id: str, body: bytes | dict[str, Any], secret: str | None = XV["consumer_secret"]
+    client: httpx.AsyncClient,
+    channel_id: str,
+    body: bytes | dict[str, Any],
+    secret: str | None = XV["consumer_secret"],
 ) -> httpx.Response:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {"content-type": "application/json"}
@@ -457,11 +478,15 @@ async def only_conversation(api: httpx.AsyncClient, channel_id: str) -> dict[str
 
 
 async def messages_of(api: httpx.AsyncClient, conversation_id: str) -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = (await api.get(f"/v1/conversations/{conversation_id}/messages")).json()["data"]
+    data: list[dict[str, Any]] = (
+        await api.get(f"/v1/conversations/{conversation_id}/messages")
+    ).json()["data"]
     return data
 
 
-async def settle(api: httpx.AsyncClient, runtime: Any, message_id: str, status: str) -> dict[str, Any]:
+async def settle(
+    api: httpx.AsyncClient, runtime: Any, message_id: str, status: str
+) -> dict[str, Any]:
     async with asyncio.timeout(10):
         while True:
             await runtime.worker.drain()
@@ -473,7 +498,8 @@ async def settle(api: httpx.AsyncClient, runtime: Any, message_id: str, status: 
 
 async def reply(api: httpx.AsyncClient, conversation_id: str, text: str) -> str:
     r = await api.post(
-        f"/v1/conversations/{conversation_id}/messages", json={"content": {"type": "text", "text": text}}
+        f"/v1/conversations/{conversation_id}/messages",
+        json={"content": {"type": "text", "text": text}},
     )
     assert r.status_code == 201, r.text
     message_id: str = r.json()["id"]
@@ -507,12 +533,18 @@ async def test_a_dm_becomes_a_conversation_the_reply_reaches_x_and_mark_read_rea
     assert (await deliver(client, channel, fixture("x.dm_event_inbound.json"))).status_code == 200
     conv = await only_conversation(api, channel)
     [inbound] = await messages_of(api, conv["id"])
-    assert (inbound["direction"], inbound["content"]) == ("inbound", {"type": "text", "text": "Hello World!"})
+    assert (inbound["direction"], inbound["content"]) == (
+        "inbound",
+        {"type": "text", "text": "Hello World!"},
+    )
 
     sent_id = await reply(api, conv["id"], "Hi Jordan, thanks for reaching out!")
     msg = await settle(api, runtime, sent_id, "sent")
     [call] = xe_api.sent
-    assert (call.participant_id, call.body) == (JORDAN, {"text": "Hi Jordan, thanks for reaching out!"})
+    assert (call.participant_id, call.body) == (
+        JORDAN,
+        {"text": "Hi Jordan, thanks for reaching out!"},
+    )
     assert msg["delivery"]["provider_message_id"] == call.dm_event_id
     assert call.dm_event_id is not None
 
@@ -535,7 +567,9 @@ async def test_server_errors_and_rate_limits_are_retried_then_sent(
     channel = await x_channel(api, xe_api)
     await deliver(client, channel, fixture("x.dm_event_inbound.json"))
     conv = await only_conversation(api, channel)
-    xe_api.respond(Problem(503, {"title": "Service Unavailable", "type": "about:blank"}), rate_limited(1))
+    xe_api.respond(
+        Problem(503, {"title": "Service Unavailable", "type": "about:blank"}), rate_limited(1)
+    )
     msg = await settle(api, runtime, await reply(api, conv["id"], "x"), "sent")
     assert [a["error_code"] for a in msg["delivery_attempts"]] == ["503", "429", None]
     assert len(xe_api.sent) == 1
@@ -566,7 +600,11 @@ async def test_bad_credentials_fail_the_reply_with_401(
 
 @pytest.mark.parametrize(("secret", "status"), [(None, 401), ("twitter-consumer-0013x", 403)])
 async def test_an_event_without_the_right_signature_is_refused_and_stores_nothing(
-    client: httpx.AsyncClient, api: httpx.AsyncClient, xe_api: FakeX, secret: str | None, status: int
+    client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    xe_api: FakeX,
+    secret: str | None,
+    status: int,
 ) -> None:
     channel = await x_channel(api, xe_api)
     r = await deliver(client, channel, fixture("x.dm_event_inbound.json"), secret=secret)
@@ -579,7 +617,9 @@ async def test_a_repeated_event_is_stored_once(
 ) -> None:
     channel = await x_channel(api, xe_api)
     for _ in range(2):
-        assert (await deliver(client, channel, fixture("x.dm_event_inbound.json"))).status_code == 200
+        assert (
+            await deliver(client, channel, fixture("x.dm_event_inbound.json"))
+        ).status_code == 200
     conv = await only_conversation(api, channel)
     assert [m["content"]["text"] for m in await messages_of(api, conv["id"])] == ["Hello World!"]
 
@@ -588,5 +628,7 @@ async def test_an_echo_alone_opens_no_conversation(
     client: httpx.AsyncClient, api: httpx.AsyncClient, xe_api: FakeX
 ) -> None:
     channel = await x_channel(api, xe_api)
-    assert (await deliver(client, channel, fixture("x.dm_event_outbound_echo.json"))).status_code == 200
+    assert (
+        await deliver(client, channel, fixture("x.dm_event_outbound_echo.json"))
+    ).status_code == 200
     assert (await api.get(f"/v1/conversations?channel={channel}")).json()["data"] == []

@@ -49,7 +49,8 @@ Answer = Ok | Problem | Literal["hang"]
 
 def unauthorized() -> Problem:
     return Problem(
-        401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
+        401,
+        {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"},
     )
 
 
@@ -176,7 +177,12 @@ class FakeX:
         self._changed.set()
         remaining = self.rate_limit - len(self.sent)
         return web.json_response(
-            {"data": {"dm_conversation_id": f"{participant}-4337869213", "dm_event_id": call.dm_event_id}},
+            {
+                "data": {
+                    "dm_conversation_id": f"{participant}-4337869213",
+                    "dm_event_id": call.dm_event_id,
+                }
+            },
             status=201,
             headers={
                 "x-rate-limit-limit": str(self.rate_limit),
@@ -254,7 +260,9 @@ def _check(body: object) -> Problem | None:
         ok = (
             isinstance(attachments, list)
             and len(attachments) == 1
-            and all(isinstance(a, dict) and str(a.get("media_id", "")).isdigit() for a in attachments)
+            and all(
+                isinstance(a, dict) and str(a.get("media_id", "")).isdigit() for a in attachments
+            )
         )
         if not ok:
             return _invalid("`attachments` takes exactly one {media_id} of an uploaded media")
