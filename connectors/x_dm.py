@@ -29,9 +29,11 @@ the event names only the last one). A mark-read by the account itself, and typin
 indicators, carry nothing Parley stores.
 
 v2's DM create takes no quick-reply options and takes media only as an uploaded
-``media_id``: buttons go out as text with the options listed, and Parley media (a URL)
-goes out as text with its link (X shows a card) unless ``Outbound.options["media_id"]``
-names an already uploaded media, which is attached.
+``media_id``: buttons go out as text with the options listed. An image (or GIF) is
+fetched from its URL and uploaded in one ``POST /2/media/upload`` (``dm_image`` /
+``dm_gif``, at most 5 MB), then attached; other media (video, documents, which need
+X's chunked upload) go out as text with their link, which X shows as a card.
+``Outbound.options["media_id"]`` attaches an already uploaded media as is.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ from connectors.errors import GiveUp, RetryLater
 API_BASE_URL = "https://api.x.com"
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 MAX_TEXT = 10_000
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 
 _MEDIA_TYPES = {"photo": "image/jpeg", "animated_gif": "video/mp4", "video": "video/mp4"}
 
@@ -85,22 +89,16 @@ class XDirectMessages:
         participant = message.to.strip()
         if not participant.isdigit():
             raise GiveUp(f"an X user id is numeric, not {participant!r}", code="invalid_recipient")
-        body = request_for(message.content, message.options)
-        url = f"{self.base}/2/dm_conversations/with/{participant}/messages"
-        auth = oauth1_header(
-            "POST",
-            url,
-            consumer_key=self.consumer_key,
-            consumer_secret=self.consumer_secret,
-            token=self.access_token,
-            token_secret=self.access_token_secret,
+        options = dict(message.options)
+        content = message.content
+        if content.get("type") == "media" and not options.get("media_id"):
+            category = _image_category(content)
+            if category is not None:
+                options["media_id"] = await self._upload_image(str(content["url"]), category)
+        body = request_for(content, options)
+        r = await self._post(
+            f"{self.base}/2/dm_conversations/with/{participant}/messages", json=body
         )
-        try:
-            r = await self.http.post(url, json=body, headers={"authorization": auth})
-        except httpx.TimeoutException as exc:
-            raise RetryLater("timeout", code="timeout") from exc
-        except httpx.TransportError as exc:
-            raise RetryLater(f"{type(exc).__name__}: {exc}", code="connection_error") from exc
         if r.status_code in (200, 201):
             try:
                 event_id = r.json()["data"]["dm_event_id"]
@@ -110,6 +108,50 @@ class XDirectMessages:
                 ) from exc
             return SendResult(str(event_id))
         raise _failure(r)
+
+    async def _upload_image(self, url: str, category: str) -> str:
+        """Fetch Parley's image and upload it in one request (``POST /2/media/upload``,
+        multipart, whose body OAuth does not sign); the media id it answers."""
+        try:
+            got = await self.http.get(url, follow_redirects=True)
+        except httpx.TimeoutException as exc:
+            raise RetryLater("timeout fetching the media", code="media_timeout") from exc
+        except httpx.TransportError as exc:
+            raise RetryLater(f"fetching the media: {exc}", code="media_unreachable") from exc
+        if got.status_code >= 500:
+            raise RetryLater(f"HTTP {got.status_code} fetching the media", code="media_unreachable")
+        if got.status_code != 200:
+            raise GiveUp(f"HTTP {got.status_code} fetching the media", code="media_unreachable")
+        if len(got.content) > MAX_IMAGE_BYTES:
+            raise GiveUp("X takes images of at most 5 MB in a DM", code="media_too_large")
+        mime = got.headers.get("content-type", "").split(";")[0].strip() or "image/jpeg"
+        r = await self._post(
+            f"{self.base}/2/media/upload",
+            files={"media": ("media", got.content, mime)},
+            data={"media_category": category, "media_type": mime},
+        )
+        if r.status_code not in (200, 201):
+            raise _failure(r)
+        try:
+            return str(r.json()["data"]["id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RetryLater("a media upload answer without an id", code="bad_answer") from exc
+
+    async def _post(self, url: str, **kwargs: Any) -> httpx.Response:
+        auth = oauth1_header(
+            "POST",
+            url,
+            consumer_key=self.consumer_key,
+            consumer_secret=self.consumer_secret,
+            token=self.access_token,
+            token_secret=self.access_token_secret,
+        )
+        try:
+            return await self.http.post(url, headers={"authorization": auth}, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise RetryLater("timeout", code="timeout") from exc
+        except httpx.TransportError as exc:
+            raise RetryLater(f"{type(exc).__name__}: {exc}", code="connection_error") from exc
 
     # -- inbound -----------------------------------------------------------------------
 
@@ -288,6 +330,17 @@ def request_for(content: Mapping[str, Any], options: Mapping[str, Any]) -> dict[
     if len(body.get("text", "")) > MAX_TEXT:
         raise GiveUp(f"X takes at most {MAX_TEXT} characters", code="text_too_long")
     return body
+
+
+def _image_category(content: Mapping[str, Any]) -> str | None:
+    """``dm_image`` / ``dm_gif`` for an image (by MIME type, else by the URL's suffix)."""
+    mime = str(content.get("mime_type") or "").lower()
+    path = urlsplit(str(content.get("url") or "")).path.lower()
+    if mime == "image/gif" or (not mime and path.endswith(".gif")):
+        return "dm_gif"
+    if mime.startswith("image/") or (not mime and path.endswith(_IMAGE_SUFFIXES)):
+        return "dm_image"
+    return None
 
 
 def _failure(r: httpx.Response) -> RetryLater | GiveUp:

@@ -341,17 +341,57 @@ async def test_buttons_go_out_as_text_listing_the_options(
     assert x_api.sent[0].body == {"text": "Reopen it?\n1. Yes\n2. No"}
 
 
-async def test_media_goes_out_as_its_link_or_as_an_uploaded_media_id(
+async def test_an_image_is_fetched_uploaded_and_attached(
     x_api: FakeX, http: httpx.AsyncClient
 ) -> None:
-    media = {"type": "media", "url": "https://cdn.example/fix.png", "caption": "Fixed"}
+    x_api.files["fix.png"] = (b"\x89PNG fake image", "image/png")
+    media = {"type": "media", "url": f"{x_api.url}/files/fix.png", "caption": "Fixed"}
+    result = await connector(x_api.url, http).send(out(media))
+    [(media_id, (category, mime, data))] = x_api.media.items()
+    assert (category, mime, data) == ("dm_image", "image/png", b"\x89PNG fake image")
+    [call] = x_api.sent
+    assert call.body == {"text": "Fixed", "attachments": [{"media_id": media_id}]}
+    assert result.provider_message_id == call.dm_event_id
+
+
+async def test_a_gif_is_uploaded_as_dm_gif(x_api: FakeX, http: httpx.AsyncClient) -> None:
+    x_api.files["yay.gif"] = (b"GIF89a", "image/gif")
+    media = {"type": "media", "url": f"{x_api.url}/files/yay.gif"}
+    await connector(x_api.url, http).send(out(media))
+    [(media_id, (category, _, _))] = x_api.media.items()
+    assert category == "dm_gif"
+    assert x_api.sent[0].body == {"attachments": [{"media_id": media_id}]}
+
+
+async def test_an_image_that_cannot_be_fetched_gives_up_and_sends_nothing(
+    x_api: FakeX, http: httpx.AsyncClient
+) -> None:
+    media = {"type": "media", "url": f"{x_api.url}/files/gone.png", "mime_type": "image/png"}
+    with pytest.raises(GiveUp) as e:
+        await connector(x_api.url, http).send(out(media))
+    assert e.value.code == "media_unreachable"
+    assert x_api.calls == [] and x_api.media == {}
+
+
+async def test_other_media_goes_out_as_its_link_and_a_given_media_id_is_attached(
+    x_api: FakeX, http: httpx.AsyncClient
+) -> None:
+    x_api.media["1455952740635586573"] = ("dm_video", "video/mp4", b"")
+    video = {"type": "media", "url": "https://cdn.example/fix.mp4", "mime_type": "video/mp4"}
     c = connector(x_api.url, http)
-    await c.send(out(media))
-    await c.send(out(media, media_id="1455952740635586573"))
+    await c.send(out({**video, "caption": "Fixed"}))
+    await c.send(out(video, media_id="1455952740635586573"))
     assert [s.body for s in x_api.sent] == [
-        {"text": "Fixed\nhttps://cdn.example/fix.png"},
-        {"text": "Fixed", "attachments": [{"media_id": "1455952740635586573"}]},
+        {"text": "Fixed\nhttps://cdn.example/fix.mp4"},
+        {"attachments": [{"media_id": "1455952740635586573"}]},
     ]
+
+
+async def test_x_refuses_a_media_id_it_never_issued(x_api: FakeX, http: httpx.AsyncClient) -> None:
+    video = {"type": "media", "url": "https://cdn.example/fix.mp4", "mime_type": "video/mp4"}
+    with pytest.raises(GiveUp) as e:
+        await connector(x_api.url, http).send(out(video, media_id="42"))
+    assert (e.value.code, e.value.status_code) == ("invalid-request", 400)
 
 
 async def test_a_template_cannot_go_out(http: httpx.AsyncClient) -> None:

@@ -30,6 +30,7 @@ from tests.fakes.local import serve_locally
 
 HANG: Literal["hang"] = "hang"
 _PATH = ("2", "dm_conversations", "with")
+_CATEGORIES = {"dm_image", "dm_gif", "dm_video"}
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,10 @@ class FakeX:
     url: str = ""
     calls: list[Call] = field(default_factory=list)
     refused: list[Problem] = field(default_factory=list)  # auth or validation failures
+    # Uploaded media by id: (category, MIME type, bytes). A DM may attach only these.
+    media: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
+    # Files served at ``/files/<name>`` (a stand-in CDN for Parley's media URLs).
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     _script: deque[Answer] = field(default_factory=deque)
     _nonces: set[str] = field(default_factory=set)
     _next_id: int = 1_600_000_000_000_000_000
@@ -130,6 +135,13 @@ class FakeX:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         parts = request.path.strip("/").split("/")
+        if request.method == "GET" and len(parts) == 2 and parts[0] == "files":
+            if parts[1] not in self.files:
+                return web.Response(status=404)
+            data, mime = self.files[parts[1]]
+            return web.Response(body=data, content_type=mime)
+        if request.method == "POST" and tuple(parts) == ("2", "media", "upload"):
+            return await self._upload(request)
         if request.method != "POST" or len(parts) != 5 or tuple(parts[:3]) != _PATH:
             return _problem(Problem(404, {"title": "Not Found Error", "type": "about:blank"}))
         if parts[4] != "messages":
@@ -149,7 +161,7 @@ class FakeX:
             body = json.loads(await request.read())
         except ValueError:
             return self._refuse(_invalid("Request body is not valid JSON"))
-        problem = _check(body)
+        problem = _check(body, self.media)
         if problem is not None:
             return self._refuse(problem)
         call = Call(participant, body, oauth)
@@ -189,6 +201,36 @@ class FakeX:
                 "x-rate-limit-remaining": str(remaining),
                 "x-rate-limit-reset": str(int(time.time()) + 900),
             },
+        )
+
+    async def _upload(self, request: web.BaseRequest) -> web.StreamResponse:
+        # A multipart body is not part of the OAuth signature (RFC 5849 3.4.1.3.1).
+        if self._authenticate(request) is None:
+            return self._refuse(unauthorized())
+        if request.content_type != "multipart/form-data":
+            return self._refuse(_invalid("A multipart/form-data body is required"))
+        form = await request.post()
+        media = form.get("media")
+        category = str(form.get("media_category") or "")
+        if not isinstance(media, web.FileField):
+            return self._refuse(_invalid("The `media` field is required"))
+        if category not in _CATEGORIES:
+            return self._refuse(_invalid(f"`media_category` [{category}] is not valid"))
+        data = media.file.read()
+        mime = str(form.get("media_type") or media.content_type)
+        self._next_id += 1
+        media_id = str(self._next_id)
+        self.media[media_id] = (category, mime, data)
+        self._changed.set()
+        return web.json_response(
+            {
+                "data": {
+                    "id": media_id,
+                    "media_key": f"3_{media_id}",
+                    "size": len(data),
+                    "expires_after_secs": 86400,
+                }
+            }
         )
 
     def _authenticate(self, request: web.BaseRequest) -> dict[str, str] | None:
@@ -247,7 +289,7 @@ def _problem(problem: Problem) -> web.Response:
     )
 
 
-def _check(body: object) -> Problem | None:
+def _check(body: object, media: Mapping[str, object]) -> Problem | None:
     if not isinstance(body, dict):
         return _invalid("Request body must be a JSON object")
     text = body.get("text")
@@ -266,6 +308,9 @@ def _check(body: object) -> Problem | None:
         )
         if not ok:
             return _invalid("`attachments` takes exactly one {media_id} of an uploaded media")
+        for item in attachments:
+            if str(item["media_id"]) not in media:
+                return _invalid(f"The media id [{item['media_id']}] is not valid")
     unknown = set(body) - {"text", "attachments"}
     if unknown:
         return _invalid(f"[{', '.join(sorted(unknown))}] is not one of [text, attachments]")
