@@ -672,3 +672,24 @@ async def test_an_echo_alone_opens_no_conversation(
         await deliver(client, channel, fixture("x.dm_event_outbound_echo.json"))
     ).status_code == 200
     assert (await api.get(f"/v1/conversations?channel={channel}")).json()["data"] == []
+
+
+async def test_a_photo_dm_is_stored_as_media_in_the_conversation(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, xe_api: FakeX
+) -> None:
+    channel = await x_channel(api, xe_api)
+    media = {
+        "id": "9", "type": "photo", "url": "https://t.co/abc",
+        "media_url_https": "https://ton.twitter.com/1.1/ton/data/dm/1/9/x.jpg",
+    }  # fmt: skip
+    data = {"text": "Broken part https://t.co/abc", "attachment": {"type": "media", "media": media}}
+    body = {"for_user_id": ME, "direct_message_events": [dm(data, id_="77")]}
+    assert (await deliver(client, channel, body)).status_code == 200
+    conv = await only_conversation(api, channel)
+    [stored] = await messages_of(api, conv["id"])
+    assert stored["content"] == {
+        "type": "media",
+        "url": "https://ton.twitter.com/1.1/ton/data/dm/1/9/x.jpg",
+        "mime_type": "image/jpeg",
+        "caption": "Broken part",
+    }
