@@ -35,6 +35,7 @@ from connectors.messenger import MessengerConnector
 from connectors.telegram import TelegramConnector
 from connectors.twilio_sms import TwilioSms
 from connectors.whatsapp import WhatsAppCloud
+from connectors.x_dm import XDirectMessages
 
 if TYPE_CHECKING:
     from connectors.base import Connector
@@ -193,6 +194,7 @@ REGISTRY: Final = Registry(
             Capabilities(
                 media=True, buttons=True, read_receipts=True, reactions=True, max_text_length=10_000
             ),
+            connector=XDirectMessages,
         ),
         ChannelSpec("email", cc.EmailConfig, a.EMAIL, Capabilities(media=True)),
         # Push notifications: a short text on a device; the payload is about 4 KB.

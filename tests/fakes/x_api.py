@@ -1,0 +1,317 @@
+"""A fake X API v2 on 127.0.0.1: ``POST /2/dm_conversations/with/{participant_id}/messages``.
+
+It checks what the real one checks: an ``Authorization: OAuth ...`` header in user
+context whose consumer key and access token it knows, whose HMAC-SHA1 signature
+(RFC 5849, recomputed here from the request it received, with both secrets) matches,
+whose timestamp is within 5 minutes and whose nonce is not replayed (401 problem JSON
+otherwise); a numeric participant id and a JSON body with ``text`` or ``attachments``
+(400 ``invalid-request`` otherwise); text of at most 10,000 characters. It answers 201
+``{"data": {"dm_conversation_id", "dm_event_id"}}`` with rising event ids, and counts
+requests against a configurable rate limit (``x-rate-limit-*`` headers, 429 when spent).
+
+It answers by a script, like tests/fakes/provider.py: ``Ok()``, ``Problem(status, body,
+headers)`` or ``HANG``. Once the script is used up it accepts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+from connectors.x_dm import hmac_sha1_signature, parse_oauth_header, signature_base_string
+from tests.fakes.local import serve_locally
+
+HANG: Literal["hang"] = "hang"
+_PATH = ("2", "dm_conversations", "with")
+_CATEGORIES = {"dm_image", "dm_gif", "dm_video"}
+
+
+@dataclass(frozen=True)
+class Ok:
+    pass
+
+
+@dataclass(frozen=True)
+class Problem:
+    status: int
+    body: Mapping[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Answer = Ok | Problem | Literal["hang"]
+
+
+def unauthorized() -> Problem:
+    return Problem(
+        401,
+        {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"},
+    )
+
+
+def rate_limited(reset_in: int) -> Problem:
+    body = {
+        "title": "Too Many Requests",
+        "detail": "Too Many Requests",
+        "type": "about:blank",
+        "status": 429,
+    }
+    reset = str(int(time.time()) + reset_in)
+    return Problem(
+        429,
+        body,
+        {"x-rate-limit-limit": "200", "x-rate-limit-remaining": "0", "x-rate-limit-reset": reset},
+    )
+
+
+def _invalid(message: str, parameters: Mapping[str, Any] | None = None) -> Problem:
+    error: dict[str, Any] = {"message": message}
+    if parameters:
+        error["parameters"] = dict(parameters)
+    return Problem(
+        400,
+        {
+            "errors": [error],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": "https://api.twitter.com/2/problems/invalid-request",
+        },
+    )
+
+
+@dataclass
+class Call:
+    participant_id: str
+    body: dict[str, Any]
+    oauth: dict[str, str]
+    outcome: str = "pending"  # "answered" | "held" | "caller left"
+    dm_event_id: str | None = None
+
+
+@dataclass
+class FakeX:
+    consumer_key: str
+    consumer_secret: str
+    access_token: str
+    access_token_secret: str
+    rate_limit: int = 200  # DM create: per user per 15 minutes
+    url: str = ""
+    calls: list[Call] = field(default_factory=list)
+    refused: list[Problem] = field(default_factory=list)  # auth or validation failures
+    # Uploaded media by id: (category, MIME type, bytes). A DM may attach only these.
+    media: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
+    # Files served at ``/files/<name>`` (a stand-in CDN for Parley's media URLs).
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    _script: deque[Answer] = field(default_factory=deque)
+    _nonces: set[str] = field(default_factory=set)
+    _next_id: int = 1_600_000_000_000_000_000
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
+    _runner: web.ServerRunner | None = None
+
+    def respond(self, *answers: Answer) -> None:
+        self._script.extend(answers)
+
+    def release(self) -> None:
+        self._release.set()
+
+    @property
+    def sent(self) -> list[Call]:
+        return [c for c in self.calls if c.dm_event_id is not None]
+
+    async def wait_for(self, check: Callable[[FakeX], bool], timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while True:
+                self._changed.clear()
+                if check(self):
+                    return
+                await self._changed.wait()
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        parts = request.path.strip("/").split("/")
+        if request.method == "GET" and len(parts) == 2 and parts[0] == "files":
+            if parts[1] not in self.files:
+                return web.Response(status=404)
+            data, mime = self.files[parts[1]]
+            return web.Response(body=data, content_type=mime)
+        if request.method == "POST" and tuple(parts) == ("2", "media", "upload"):
+            return await self._upload(request)
+        if request.method != "POST" or len(parts) != 5 or tuple(parts[:3]) != _PATH:
+            return _problem(Problem(404, {"title": "Not Found Error", "type": "about:blank"}))
+        if parts[4] != "messages":
+            return _problem(Problem(404, {"title": "Not Found Error", "type": "about:blank"}))
+        oauth = self._authenticate(request)
+        if oauth is None:
+            return self._refuse(unauthorized())
+        participant = parts[3]
+        if not participant.isdigit():
+            return self._refuse(
+                _invalid(
+                    f"The `participant_id` query parameter value [{participant}] is not valid",
+                    {"participant_id": [participant]},
+                )
+            )
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return self._refuse(_invalid("Request body is not valid JSON"))
+        problem = _check(body, self.media)
+        if problem is not None:
+            return self._refuse(problem)
+        call = Call(participant, body, oauth)
+        self.calls.append(call)
+        self._changed.set()
+        answer = self._script.popleft() if self._script else Ok()
+        if isinstance(answer, Ok) and len(self.sent) >= self.rate_limit:
+            answer = rate_limited(900)
+        try:
+            if answer == HANG:
+                call.outcome = "held"
+                self._changed.set()
+                await self._release.wait()
+                answer = Ok()
+        except (asyncio.CancelledError, ConnectionError):
+            call.outcome = "caller left"
+            self._changed.set()
+            raise
+        call.outcome = "answered"
+        if isinstance(answer, Problem):
+            self._changed.set()
+            return _problem(answer)
+        self._next_id += 1
+        call.dm_event_id = str(self._next_id)
+        self._changed.set()
+        remaining = self.rate_limit - len(self.sent)
+        return web.json_response(
+            {
+                "data": {
+                    "dm_conversation_id": f"{participant}-4337869213",
+                    "dm_event_id": call.dm_event_id,
+                }
+            },
+            status=201,
+            headers={
+                "x-rate-limit-limit": str(self.rate_limit),
+                "x-rate-limit-remaining": str(remaining),
+                "x-rate-limit-reset": str(int(time.time()) + 900),
+            },
+        )
+
+    async def _upload(self, request: web.BaseRequest) -> web.StreamResponse:
+        # A multipart body is not part of the OAuth signature (RFC 5849 3.4.1.3.1).
+        if self._authenticate(request) is None:
+            return self._refuse(unauthorized())
+        if request.content_type != "multipart/form-data":
+            return self._refuse(_invalid("A multipart/form-data body is required"))
+        form = await request.post()
+        media = form.get("media")
+        category = str(form.get("media_category") or "")
+        if not isinstance(media, web.FileField):
+            return self._refuse(_invalid("The `media` field is required"))
+        if category not in _CATEGORIES:
+            return self._refuse(_invalid(f"`media_category` [{category}] is not valid"))
+        data = media.file.read()
+        mime = str(form.get("media_type") or media.content_type)
+        self._next_id += 1
+        media_id = str(self._next_id)
+        self.media[media_id] = (category, mime, data)
+        self._changed.set()
+        return web.json_response(
+            {
+                "data": {
+                    "id": media_id,
+                    "media_key": f"3_{media_id}",
+                    "size": len(data),
+                    "expires_after_secs": 86400,
+                }
+            }
+        )
+
+    def _authenticate(self, request: web.BaseRequest) -> dict[str, str] | None:
+        try:
+            oauth = parse_oauth_header(request.headers.get("Authorization", ""))
+        except ValueError:
+            return None
+        given = oauth.pop("oauth_signature", None)
+        oauth.pop("realm", None)
+        if (
+            given is None
+            or oauth.get("oauth_consumer_key") != self.consumer_key
+            or oauth.get("oauth_token") != self.access_token
+            or oauth.get("oauth_signature_method") != "HMAC-SHA1"
+            or oauth.get("oauth_version", "1.0") != "1.0"
+        ):
+            return None
+        stamp = oauth.get("oauth_timestamp", "")
+        if not stamp.isdigit() or abs(int(stamp) - time.time()) > 300:
+            return None
+        nonce = oauth.get("oauth_nonce", "")
+        if not nonce or nonce in self._nonces:
+            return None
+        # The URL as the client addressed it: X signs over its public host, we over ours.
+        url = f"{self.url}{request.rel_url.path}"
+        if request.query_string:
+            url += f"?{request.query_string}"
+        base = signature_base_string(request.method, url, oauth.items())
+        expected = hmac_sha1_signature(base, self.consumer_secret, self.access_token_secret)
+        if given != expected:
+            return None
+        self._nonces.add(nonce)
+        return {**oauth, "oauth_signature": given}
+
+    def _refuse(self, problem: Problem) -> web.Response:
+        self.refused.append(problem)
+        self._changed.set()
+        return _problem(problem)
+
+    async def start(self) -> FakeX:
+        self._runner, self.url = await serve_locally(self._handle)
+        return self
+
+    async def stop(self) -> None:
+        self._release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def _problem(problem: Problem) -> web.Response:
+    return web.Response(
+        status=problem.status,
+        text=json.dumps(dict(problem.body)),
+        content_type="application/problem+json",
+        headers=dict(problem.headers),
+    )
+
+
+def _check(body: object, media: Mapping[str, object]) -> Problem | None:
+    if not isinstance(body, dict):
+        return _invalid("Request body must be a JSON object")
+    text = body.get("text")
+    attachments = body.get("attachments")
+    if not text and not attachments:
+        return _invalid("One of `text` or `attachments` is required")
+    if text is not None and (not isinstance(text, str) or len(text) > 10_000):
+        return _invalid("`text` must be a string of at most 10000 characters")
+    if attachments is not None:
+        ok = (
+            isinstance(attachments, list)
+            and len(attachments) == 1
+            and all(
+                isinstance(a, dict) and str(a.get("media_id", "")).isdigit() for a in attachments
+            )
+        )
+        if not ok:
+            return _invalid("`attachments` takes exactly one {media_id} of an uploaded media")
+        for item in attachments:
+            if str(item["media_id"]) not in media:
+                return _invalid(f"The media id [{item['media_id']}] is not valid")
+    unknown = set(body) - {"text", "attachments"}
+    if unknown:
+        return _invalid(f"[{', '.join(sorted(unknown))}] is not one of [text, attachments]")
+    return None
