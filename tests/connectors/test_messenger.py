@@ -4,7 +4,6 @@ Graph API, and the whole path through the real app on both databases."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -29,6 +28,8 @@ from connectors.base import (
 from connectors.errors import GiveUp, RetryLater
 from connectors.messenger import MessengerConnector
 from tests import conftest
+from tests.connectors.e2e import agent_reply, only_conversation, until_status
+from tests.connectors.e2e import messages_on as messages_of
 from tests.fakes.messenger_api import HANG, Accept, Fail, FakeMessengerApi
 
 FIXTURES = Path("/work/shared/fixtures/providers")
@@ -499,34 +500,13 @@ async def callback(client: httpx.AsyncClient, channel_id: str, name: str) -> htt
     )
 
 
-async def messages_of(api: httpx.AsyncClient, channel_id: str) -> list[dict[str, Any]]:
-    convs = (await api.get(f"/v1/conversations?channel={channel_id}")).json()["data"]
-    found: list[dict[str, Any]] = []
-    for conv in convs:
-        found += (await api.get(f"/v1/conversations/{conv['id']}/messages")).json()["data"]
-    return found
-
-
 async def settle(runtime: Any, api: httpx.AsyncClient, message_id: str) -> dict[str, Any]:
-    """Run the worker until the message has left ``queued`` (retries included)."""
-    for _ in range(200):
-        await runtime.worker.drain()
-        msg: dict[str, Any] = (await api.get(f"/v1/messages/{message_id}")).json()
-        if msg["status"] != "queued":
-            return msg
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{message_id} is still queued")
+    return await until_status(api, runtime, message_id)
 
 
 async def reply(api: httpx.AsyncClient, channel_id: str, text: str) -> str:
     """An agent replies over REST in the customer's conversation."""
-    [conv] = (await api.get(f"/v1/conversations?channel={channel_id}")).json()["data"]
-    r = await api.post(
-        f"/v1/conversations/{conv['id']}/messages", json={"content": {"type": "text", "text": text}}
-    )
-    assert r.status_code == 201, r.text
-    message_id: str = r.json()["id"]
-    return message_id
+    return await agent_reply(api, (await only_conversation(api, channel_id))["id"], text)
 
 
 async def test_meta_handshake_is_answered_through_the_app(

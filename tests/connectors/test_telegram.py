@@ -4,7 +4,6 @@ whole pipeline through the real app on both databases."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +16,10 @@ from connectors.base import Inbound, Outbound, Reaction, WebhookRejected, Webhoo
 from connectors.errors import GiveUp, RetryLater
 from connectors.telegram import TelegramConnector
 from tests.api.test_channels import VALID
+from tests.connectors.e2e import agent_reply as reply
+from tests.connectors.e2e import messages_in as messages_of
+from tests.connectors.e2e import only_conversation
+from tests.connectors.e2e import until_status as settle
 from tests.fakes.telegram_api import (
     BLOCKED,
     HANG,
@@ -535,38 +538,6 @@ async def deliver(
     if secret is not None:
         headers["x-telegram-bot-api-secret-token"] = secret
     return await client.post(f"/webhooks/{channel_id}", content=raw, headers=headers)
-
-
-async def only_conversation(api: httpx.AsyncClient, channel_id: str) -> dict[str, Any]:
-    [conv] = (await api.get(f"/v1/conversations?channel={channel_id}")).json()["data"]
-    return dict(conv)
-
-
-async def messages_of(api: httpx.AsyncClient, conversation_id: str) -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = (
-        await api.get(f"/v1/conversations/{conversation_id}/messages")
-    ).json()["data"]
-    return data
-
-
-async def settle(
-    api: httpx.AsyncClient, runtime: Any, message_id: str, status: str
-) -> dict[str, Any]:
-    """Run the worker until the message reaches ``status`` (retries wait their backoff)."""
-    async with asyncio.timeout(10):
-        while True:
-            await runtime.worker.drain()
-            msg: dict[str, Any] = (await api.get(f"/v1/messages/{message_id}")).json()
-            if msg["status"] == status:
-                return msg
-            await asyncio.sleep(0.05)
-
-
-async def reply(api: httpx.AsyncClient, conversation_id: str, content: dict[str, Any]) -> str:
-    r = await api.post(f"/v1/conversations/{conversation_id}/messages", json={"content": content})
-    assert r.status_code == 201, r.text
-    message_id: str = r.json()["id"]
-    return message_id
 
 
 async def test_an_update_becomes_a_conversation_and_the_agents_reply_reaches_telegram(

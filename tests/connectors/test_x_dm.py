@@ -4,7 +4,6 @@ fixtures; OAuth 1.0a against known vectors; sending against a local fake X API
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -25,6 +24,10 @@ from connectors.x_dm import (
     webhook_signature,
 )
 from tests.api.test_channels import VALID
+from tests.connectors.e2e import agent_reply as reply
+from tests.connectors.e2e import messages_in as messages_of
+from tests.connectors.e2e import only_conversation
+from tests.connectors.e2e import until_status as settle
 from tests.fakes.x_api import HANG, FakeX, Problem, rate_limited, unauthorized
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers"
@@ -510,40 +513,6 @@ async def deliver(
     if secret is not None:
         headers["x-twitter-webhooks-signature"] = webhook_signature(secret, raw)
     return await client.post(f"/webhooks/{channel_id}", content=raw, headers=headers)
-
-
-async def only_conversation(api: httpx.AsyncClient, channel_id: str) -> dict[str, Any]:
-    [conv] = (await api.get(f"/v1/conversations?channel={channel_id}")).json()["data"]
-    return dict(conv)
-
-
-async def messages_of(api: httpx.AsyncClient, conversation_id: str) -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = (
-        await api.get(f"/v1/conversations/{conversation_id}/messages")
-    ).json()["data"]
-    return data
-
-
-async def settle(
-    api: httpx.AsyncClient, runtime: Any, message_id: str, status: str
-) -> dict[str, Any]:
-    async with asyncio.timeout(10):
-        while True:
-            await runtime.worker.drain()
-            msg: dict[str, Any] = (await api.get(f"/v1/messages/{message_id}")).json()
-            if msg["status"] == status:
-                return msg
-            await asyncio.sleep(0.05)
-
-
-async def reply(api: httpx.AsyncClient, conversation_id: str, text: str) -> str:
-    r = await api.post(
-        f"/v1/conversations/{conversation_id}/messages",
-        json={"content": {"type": "text", "text": text}},
-    )
-    assert r.status_code == 201, r.text
-    message_id: str = r.json()["id"]
-    return message_id
 
 
 def read_up_to(event_id: str, reader: str = JORDAN) -> dict[str, Any]:
