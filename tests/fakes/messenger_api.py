@@ -21,14 +21,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.local import serve_locally
+from tests.fakes.local import ScriptedFake
 
 HANG: Literal["hang"] = "hang"
 PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/messages$")
@@ -65,37 +63,16 @@ class Sent:
 
 
 @dataclass
-class FakeMessengerApi:
+class FakeMessengerApi(ScriptedFake[Answer]):
     page_access_token: str
     page_id: str
     known_psids: set[str] | None = None  # None: every PSID is one the page may message
-    url: str = ""
     requests: list[Sent] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
-    _script: deque[Answer] = field(default_factory=deque)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-    _release: asyncio.Event = field(default_factory=asyncio.Event)
-    _runner: web.ServerRunner | None = None
-
-    def respond(self, *answers: Answer) -> None:
-        self._script.extend(answers)
-
-    def release(self) -> None:
-        self._release.set()
 
     @property
     def accepted(self) -> list[Sent]:
         return [s for s in self.requests if s.mid is not None]
-
-    async def wait_for(
-        self, check: Callable[[FakeMessengerApi], bool], timeout: float = 10.0
-    ) -> None:
-        async with asyncio.timeout(timeout):
-            while True:
-                self._changed.clear()
-                if check(self):
-                    return
-                await self._changed.wait()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         match = PATH.match(request.path)
@@ -152,14 +129,6 @@ class FakeMessengerApi:
         sent.mid = answer.mid or fresh
         return web.json_response({"recipient_id": psid, "message_id": sent.mid})
 
-    async def start(self) -> FakeMessengerApi:
-        self._runner, self.url = await serve_locally(self._handle)
-        return self
-
-    async def stop(self) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 def _check(body: dict[str, Any], known: set[str] | None) -> tuple[int, int | None, str] | None:

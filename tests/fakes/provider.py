@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -25,7 +24,7 @@ from aiohttp import web
 
 from connectors.base import Outbound, Parsed, SendResult, WebhookAnswer, WebhookRequest
 from connectors.errors import GiveUp, RetryLater
-from tests.fakes.local import serve_locally
+from tests.fakes.local import ScriptedFake
 
 HANG: Literal["hang"] = "hang"
 TOKEN = "123456:fake-token"
@@ -58,19 +57,8 @@ class Send:
 
 
 @dataclass
-class FakeProvider:
-    url: str = ""
+class FakeProvider(ScriptedFake[Answer]):
     sends: list[Send] = field(default_factory=list)
-    _script: deque[Answer] = field(default_factory=deque)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-    _release: asyncio.Event = field(default_factory=asyncio.Event)
-    _runner: web.ServerRunner | None = None
-
-    def respond(self, *answers: Answer) -> None:
-        self._script.extend(answers)
-
-    def release(self) -> None:
-        self._release.set()
 
     @property
     def holding(self) -> list[Send]:
@@ -79,14 +67,6 @@ class FakeProvider:
     @property
     def accepted(self) -> list[Send]:
         return [s for s in self.sends if s.provider_message_id is not None]
-
-    async def wait_for(self, check: Callable[[FakeProvider], bool], timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            while True:
-                self._changed.clear()
-                if check(self):
-                    return
-                await self._changed.wait()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.path != f"/bot{TOKEN}/send":
@@ -125,14 +105,6 @@ class FakeProvider:
         send.provider_message_id = f"pm_{self.sends.index(send) + 1}"
         return web.json_response({"id": send.provider_message_id, "status": answer.status})
 
-    async def start(self) -> FakeProvider:
-        self._runner, self.url = await serve_locally(self._handle)
-        return self
-
-    async def stop(self) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 class FakeConnector:

@@ -16,15 +16,13 @@ import asyncio
 import base64
 import re
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.fakes.local import serve_locally
+from tests.fakes.local import ScriptedFake
 
 HANG: Literal["hang"] = "hang"
 ACCOUNT_SID = "AC" + "0a" * 16
@@ -66,34 +64,14 @@ class Request:
 
 
 @dataclass
-class FakeTwilio:
+class FakeTwilio(ScriptedFake[Answer]):
     account_sid: str = ACCOUNT_SID
     auth_token: str = AUTH_TOKEN
-    url: str = ""
     requests: list[Request] = field(default_factory=list)
-    _script: deque[Answer] = field(default_factory=deque)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-    _release: asyncio.Event = field(default_factory=asyncio.Event)
-    _runner: web.ServerRunner | None = None
-
-    def respond(self, *answers: Answer) -> None:
-        """The answers to the next valid requests, in order; then it accepts."""
-        self._script.extend(answers)
-
-    def release(self) -> None:
-        self._release.set()
 
     @property
     def accepted(self) -> list[Request]:
         return [r for r in self.requests if r.sid is not None]
-
-    async def wait_for(self, check: Callable[[FakeTwilio], bool], timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            while True:
-                self._changed.clear()
-                if check(self):
-                    return
-                await self._changed.wait()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         body = (await request.read()).decode()
@@ -200,14 +178,6 @@ class FakeTwilio:
             status=201,
         )
 
-    async def start(self) -> FakeTwilio:
-        self._runner, self.url = await serve_locally(self._handle)
-        return self
-
-    async def stop(self) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 def _basic(header: str | None) -> tuple[str, str] | None:

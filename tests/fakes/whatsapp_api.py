@@ -19,14 +19,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.local import serve_locally
+from tests.fakes.local import ScriptedFake
 
 HANG: Literal["hang"] = "hang"
 PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/messages$")
@@ -63,36 +61,15 @@ class Sent:
 
 
 @dataclass
-class FakeWhatsAppApi:
+class FakeWhatsAppApi(ScriptedFake[Answer]):
     access_token: str
     phone_number_id: str
-    url: str = ""
     requests: list[Sent] = field(default_factory=list)
     read_receipts: list[dict[str, Any]] = field(default_factory=list)
-    _script: deque[Answer] = field(default_factory=deque)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-    _release: asyncio.Event = field(default_factory=asyncio.Event)
-    _runner: web.ServerRunner | None = None
-
-    def respond(self, *answers: Answer) -> None:
-        self._script.extend(answers)
-
-    def release(self) -> None:
-        self._release.set()
 
     @property
     def accepted(self) -> list[Sent]:
         return [s for s in self.requests if s.wamid is not None]
-
-    async def wait_for(
-        self, check: Callable[[FakeWhatsAppApi], bool], timeout: float = 10.0
-    ) -> None:
-        async with asyncio.timeout(timeout):
-            while True:
-                self._changed.clear()
-                if check(self):
-                    return
-                await self._changed.wait()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         match = PATH.match(request.path)
@@ -155,14 +132,6 @@ class FakeWhatsAppApi:
             }
         )
 
-    async def start(self) -> FakeWhatsAppApi:
-        self._runner, self.url = await serve_locally(self._handle)
-        return self
-
-    async def stop(self) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 def _check(body: dict[str, Any]) -> tuple[int, str] | None:
