@@ -18,15 +18,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
 from connectors.x_dm import hmac_sha1_signature, parse_oauth_header, signature_base_string
-from tests.fakes.local import serve_locally
+from tests.fakes.local import ScriptedFake
 
 HANG: Literal["hang"] = "hang"
 _PATH = ("2", "dm_conversations", "with")
@@ -95,43 +94,24 @@ class Call:
 
 
 @dataclass
-class FakeX:
+class FakeX(ScriptedFake[Answer]):
     consumer_key: str
     consumer_secret: str
     access_token: str
     access_token_secret: str
     rate_limit: int = 200  # DM create: per user per 15 minutes
-    url: str = ""
     calls: list[Call] = field(default_factory=list)
     refused: list[Problem] = field(default_factory=list)  # auth or validation failures
     # Uploaded media by id: (category, MIME type, bytes). A DM may attach only these.
     media: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
     # Files served at ``/files/<name>`` (a stand-in CDN for Parley's media URLs).
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
-    _script: deque[Answer] = field(default_factory=deque)
     _nonces: set[str] = field(default_factory=set)
     _next_id: int = 1_600_000_000_000_000_000
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-    _release: asyncio.Event = field(default_factory=asyncio.Event)
-    _runner: web.ServerRunner | None = None
-
-    def respond(self, *answers: Answer) -> None:
-        self._script.extend(answers)
-
-    def release(self) -> None:
-        self._release.set()
 
     @property
     def sent(self) -> list[Call]:
         return [c for c in self.calls if c.dm_event_id is not None]
-
-    async def wait_for(self, check: Callable[[FakeX], bool], timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            while True:
-                self._changed.clear()
-                if check(self):
-                    return
-                await self._changed.wait()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         parts = request.path.strip("/").split("/")
@@ -269,15 +249,6 @@ class FakeX:
         self.refused.append(problem)
         self._changed.set()
         return _problem(problem)
-
-    async def start(self) -> FakeX:
-        self._runner, self.url = await serve_locally(self._handle)
-        return self
-
-    async def stop(self) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 def _problem(problem: Problem) -> web.Response:
