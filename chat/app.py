@@ -85,6 +85,7 @@ async def build_services(
     secret_key = settings.secret_key or await shared_secret(db, "secret_key")
     conversations = Conversations(db, bus, store_rules(registry))
     deliveries = Deliveries(db, bus)
+    events = Events(db, bus)
     return Services(
         settings=settings,
         secret_key=secret_key,
@@ -97,7 +98,7 @@ async def build_services(
         sender=Sender(conversations, registry),
         contacts=Contacts(db, bus),
         channels=Channels(db, bus),
-        events=Events(db, bus),
+        events=events,
         webhooks=Webhooks(db, bus),
         inbox=Inbox(db, bus),
         visitors=Visitors(db, secret_key, settings.session_token_ttl_seconds),
@@ -105,7 +106,9 @@ async def build_services(
         directory=Directory(db),
         throttle=Throttle(buckets_for(settings.redis_url), settings),
         registry=registry,
-        inbound=InboundWebhooks(db, conversations, registry, deliveries.apply_news, http),
+        inbound=InboundWebhooks(
+            db, conversations, registry, deliveries.apply_news, http, events=events
+        ),
         deliveries=deliveries,
     )
 

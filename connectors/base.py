@@ -9,7 +9,9 @@ Outbound: ``send(Outbound) -> SendResult``.
 Inbound: the web edge hands every request to ``/webhooks/{channel_id}`` over as a
 ``WebhookRequest``; ``verify`` raises ``WebhookRejected`` on a bad signature (nothing is
 stored), ``challenge`` answers a provider's verification handshake, and ``parse`` turns
-the body into normalised ``Inbound`` messages, ``StatusUpdate`` values and ``Reaction``s.
+the body into normalised ``Inbound`` messages, ``StatusUpdate`` values, ``Reaction``s and
+``ContactEvent``s (something the customer did that is not a message, e.g. keys pressed in
+a call: recorded as an event on the contact, which flows react to).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class Outbound:
     reply_to: str | None = None
     # Extra, per-type hints (e.g. a Messenger message tag); never secrets.
     options: Mapping[str, Any] = field(default_factory=dict)
+    # The contact's locale as its profile has it (``fr-CA``, ``de``), if known: the
+    # language a spoken or templated message should use.
+    locale: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +97,20 @@ class Reaction:
     emoji: str | None  # None removes the reaction
 
 
-Parsed = Inbound | StatusUpdate | Reaction
+@dataclass(frozen=True, slots=True)
+class ContactEvent:
+    """Something the sender of an ``Inbound`` in the same callback did, recorded as a
+    trigger event on their contact (``{"name", "contact_id", "payload"}``).
+
+    It goes with that message: recorded when the message is stored, and once however
+    often the provider repeats the callback."""
+
+    provider_message_id: str  # the Inbound it goes with (same callback)
+    name: str  # dotted lower-case words: ``voice.digits``
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+Parsed = Inbound | StatusUpdate | Reaction | ContactEvent
 
 
 class WebhookRejected(Exception):

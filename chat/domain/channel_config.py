@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from connectors import twilio_voice
+
 MASK = "••••"
 
 _HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
@@ -91,7 +93,20 @@ class SmsConfig(_TwilioConfig):
 
 
 class VoiceConfig(_TwilioConfig):
-    pass
+    """Twilio Programmable Voice. A call is placed from ``from_number`` (a Messaging
+    Service cannot call). Inbound calls hear ``greeting`` and are asked for
+    ``gather_digits`` keys; ``language`` is the language of the greeting and of calls to
+    contacts with no known locale; ``say_voice`` picks a Twilio voice (``Polly.Joanna``,
+    ``Google.en-US-Standard-C``; Twilio's default when absent). After a key the caller
+    hears ``thanks`` and may press another; silence ends the call with ``goodbye``."""
+
+    from_number: str = Field(pattern=E164)
+    greeting: str = Field(default=twilio_voice.DEFAULT_GREETING, min_length=1, max_length=1000)
+    thanks: str = Field(default=twilio_voice.DEFAULT_THANKS, min_length=1, max_length=1000)
+    goodbye: str = Field(default=twilio_voice.DEFAULT_GOODBYE, min_length=1, max_length=1000)
+    language: str = Field(default="en-US", pattern=r"^[a-zA-Z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
+    gather_digits: int = Field(default=1, ge=1, le=20)
+    say_voice: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class _GraphConfig(ChannelConfig):

@@ -34,6 +34,7 @@ from chat.domain import channel_config as cc
 from connectors.messenger import MessengerConnector
 from connectors.telegram import TelegramConnector
 from connectors.twilio_sms import TwilioSms
+from connectors.twilio_voice import TwilioVoice
 from connectors.whatsapp import WhatsAppCloud
 from connectors.x_dm import XDirectMessages
 
@@ -142,8 +143,15 @@ REGISTRY: Final = Registry(
             Capabilities(media=True, max_text_length=1600),
             connector=TwilioSms,
         ),
-        # The text is spoken (TwiML <Say> takes up to 4,096 characters).
-        ChannelSpec("voice", cc.VoiceConfig, a.PHONE, Capabilities(max_text_length=4096)),
+        # The text is spoken in a call; buttons become "press 1 for ...". The TwiML
+        # Twilio takes inline is at most 4,000 characters, markup included.
+        ChannelSpec(
+            "voice",
+            cc.VoiceConfig,
+            a.PHONE,
+            Capabilities(max_text_length=3500),
+            connector=TwilioVoice,
+        ),
         ChannelSpec(
             "whatsapp",
             cc.WhatsAppConfig,

@@ -14,6 +14,11 @@ class _Content(BaseModel):
 class TextContent(_Content):
     type: Literal["text"] = "text"
     text: str = Field(min_length=1, max_length=10_000)
+    # What a channel read from the customer's action besides the words, as named
+    # values: ``{"digits": "12"}`` for keys pressed in a phone call.
+    data: dict[Annotated[str, Field(max_length=50)], Annotated[str, Field(max_length=200)]] | None = (
+        Field(default=None, max_length=20)
+    )
 
 
 class MediaContent(_Content):

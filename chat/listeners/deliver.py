@@ -98,6 +98,7 @@ class Deliver:
             content=plan.content,
             reply_to=plan.reply_to,
             options=plan.options,
+            locale=plan.locale,
         )
         try:
             async with asyncio.timeout(self.timeout):

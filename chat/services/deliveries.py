@@ -50,6 +50,7 @@ class Plan:
     content: dict[str, Any]
     reply_to: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    locale: str | None = None  # the contact's, for the language of what is said or sent
 
 
 class FailureDetail(TypedDict):
@@ -164,6 +165,9 @@ class Deliveries:
                 .order_by(m.Message.seq.desc())
                 .limit(1)
             )
+            locale = await session.scalar(
+                select(m.Contact.locale).where(m.Contact.id == conv.contact_id)
+            )
             return Plan(
                 workspace_id=msg.workspace_id,
                 message_id=msg.id,
@@ -173,6 +177,7 @@ class Deliveries:
                 address=address,
                 content=dict(msg.content),
                 reply_to=reply_to,
+                locale=locale,
             )
 
     async def record(self, entry: m.OutboxEntry, plan: Plan, outcome: Outcome) -> None:

@@ -3,6 +3,9 @@
 Recording an event writes its ``event.created`` webhooks to the outbox in the same
 transaction, then, after the commit, wakes the worker and publishes the
 ``event.created`` domain event to the immediate listeners.
+
+An event recorded with its own ``event_id`` is recorded once: a second ``record`` with
+that id (a provider repeating a callback) returns the first and tells nobody again.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.bus import Bus, DomainEvent
@@ -56,12 +60,41 @@ class Events:
         contact_id: str | None = None,
         payload: dict[str, Any] | None = None,
         origin: str | None = None,
+        event_id: str | None = None,
     ) -> EventView:
-        """Store the event; a ``contact_id`` outside the workspace is 422 ``unknown_contact``."""
+        """Store the event; a ``contact_id`` outside the workspace is 422 ``unknown_contact``.
+        With an ``event_id`` already recorded, the event recorded first."""
         if len(name) > NAME_MAX or not NAME.match(name):
             raise Unprocessable(
                 "event names are dotted lower-case words", code="invalid_event_name"
             )
+        if event_id is None:
+            return await self._record(workspace_id, name, contact_id, payload, origin, None)
+        first = await self._recorded(workspace_id, event_id)
+        if first is not None:
+            return first
+        try:
+            return await self._record(workspace_id, name, contact_id, payload, origin, event_id)
+        except IntegrityError:  # recorded meanwhile by a concurrent repeat
+            first = await self._recorded(workspace_id, event_id)
+            if first is None:
+                raise
+            return first
+
+    async def _recorded(self, workspace_id: str, event_id: str) -> EventView | None:
+        async with self.db.read() as session:
+            ev = await session.get(m.Event, event_id)
+            return event_view(ev) if ev is not None and ev.workspace_id == workspace_id else None
+
+    async def _record(
+        self,
+        workspace_id: str,
+        name: str,
+        contact_id: str | None,
+        payload: dict[str, Any] | None,
+        origin: str | None,
+        event_id: str | None,
+    ) -> EventView:
         async with self.db.write() as session:
             if contact_id is not None:
                 contact = await session.get(m.Contact, contact_id)
@@ -71,7 +104,7 @@ class Events:
                         details={"contact_id": contact_id},
                     )
             event = m.Event(
-                id=new_id("ev"),
+                id=event_id or new_id("ev"),
                 workspace_id=workspace_id,
                 name=name,
                 contact_id=contact_id,

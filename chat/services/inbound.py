@@ -8,6 +8,7 @@
 | ``parse`` | every ``Inbound`` sender is normalised first (422 ``invalid_address``) |
 | messages | contact found or created by its identity, then ``conversations.post_message`` with ``client_message_id = "<channel_id>:<provider_message_id>"``, so a provider's retry finds the first message instead of storing a second |
 | news | ``StatusUpdate`` and ``Reaction`` values go to the ``NewsHandler`` the composition root gives |
+| contact events | each ``ContactEvent`` is recorded (``Events.record``) on the contact of the message it goes with, its payload with ``channel_id`` and ``message_id`` added; its id is derived from the stored message's, so a repeated callback (which finds the first message) records it once, even after a crash between the two writes |
 
 The connector is built for each request from the channel's stored config (unmasked)
 and the shared HTTP client; verifying and parsing do no I/O.
@@ -33,10 +34,13 @@ from chat.domain.enums import AuthorType, Direction
 from chat.domain.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from chat.domain.ids import new_id
 from chat.services.conversations import Conversations, NewMessage, Posted
+from chat.services.events import NAME as EVENT_NAME
+from chat.services.events import Events
 from chat.services.identities import contact_for_address
 from connectors.base import (
     AnswersCallbacks,
     Connector,
+    ContactEvent,
     Inbound,
     Reaction,
     StatusUpdate,
@@ -100,11 +104,14 @@ class InboundWebhooks:
         registry: Registry,
         news: NewsHandler,
         http: httpx.AsyncClient | None = None,
+        *,
+        events: Events,
     ) -> None:
         self.db = db
         self.conversations = conversations
         self.registry = registry
         self.news = news
+        self.events = events
         self.http = http  # the app's shared client; None (CLI, benchmarks) makes one per call
 
     async def receive(self, channel_id: str, request: WebhookRequest) -> Received:
@@ -142,10 +149,12 @@ class InboundWebhooks:
             await self._keep_unparsed(channel, request, exc)
             return Received(WebhookAnswer(), [])
         messages = [p for p in parsed if isinstance(p, Inbound)]
-        news = [p for p in parsed if not isinstance(p, Inbound)]
+        news = [p for p in parsed if isinstance(p, StatusUpdate | Reaction)]
+        contact_events = _contact_events(channel, parsed, messages)
         # Check every message before storing any, so a refused callback stores nothing.
         prepared = [(msg, _address(spec, msg), _content(msg)) for msg in messages]
         posted = []
+        stored: dict[str, tuple[str, Posted]] = {}  # provider id -> (contact id, message)
         for msg, address, content in prepared:
             contact_id = await self._contact(channel, address, msg.profile)
             posted.append(
@@ -162,10 +171,32 @@ class InboundWebhooks:
                     )
                 )
             )
+            stored[msg.provider_message_id] = (contact_id, posted[-1])
+        await self._record_events(channel, contact_events, stored)
         if news:
             await self.news(channel, news)
         answer = connector.callback_answer(request) if isinstance(connector, AnswersCallbacks) else None
         return Received(answer or WebhookAnswer(), posted, len(news))
+
+    async def _record_events(
+        self,
+        channel: ProviderChannel,
+        events: Sequence[ContactEvent],
+        stored: Mapping[str, tuple[str, Posted]],
+    ) -> None:
+        count: dict[str, int] = {}
+        for event in events:
+            contact_id, first = stored[event.provider_message_id]
+            message_id = str(first.message["id"])
+            n = count[message_id] = count.get(message_id, -1) + 1
+            suffix = message_id.partition("_")[2]
+            await self.events.record(
+                channel.workspace_id,
+                event.name,
+                contact_id,
+                {"channel_id": channel.id, "message_id": message_id, **event.payload},
+                event_id=f"ev_{suffix}" if n == 0 else f"ev_{suffix}_{n}",
+            )
 
     async def _keep_unparsed(
         self, channel: ProviderChannel, request: WebhookRequest, exc: Exception
@@ -220,6 +251,26 @@ class InboundWebhooks:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+
+def _contact_events(
+    channel: ProviderChannel, parsed: Sequence[object], messages: Sequence[Inbound]
+) -> list[ContactEvent]:
+    """The callback's contact events, each going with one of its messages."""
+    ids = {msg.provider_message_id for msg in messages}
+    found = []
+    for event in parsed:
+        if not isinstance(event, ContactEvent):
+            continue
+        if event.provider_message_id not in ids or not EVENT_NAME.match(event.name):
+            log.warning(
+                "channel %s (%s): dropped the contact event %r: no message %r in the callback "
+                "or not an event name",
+                channel.id, channel.type, event.name, event.provider_message_id,
+            )
+            continue
+        found.append(event)
+    return found
 
 
 def _address(spec: ChannelSpec, msg: Inbound) -> str:
