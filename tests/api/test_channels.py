@@ -36,7 +36,7 @@ VALID: dict[str, dict[str, Any]] = {
     "voice": {
         "account_sid": "AC" + "0b" * 16,
         "auth_token": "twilio-auth-token-0002",
-        "messaging_service_sid": "MG" + "0c" * 16,
+        "from_number": "+14155550101",  # a Messaging Service cannot place calls
     },
     "whatsapp": {
         "phone_number_id": "106540352242922",
@@ -178,6 +178,13 @@ async def test_defaults_are_filled_in(api: httpx.AsyncClient) -> None:
         ("sms", {"account_sid": "AC123", "auth_token": "t"}, None),  # no sender
         ("sms", {**VALID["sms"], "account_sid": "MG123"}, "account_sid"),
         ("voice", {**VALID["voice"], "from_number": "4155550100"}, "from_number"),
+        (  # a call needs a number to call from
+            "voice",
+            {"account_sid": "AC123", "auth_token": "t", "messaging_service_sid": "MG123"},
+            "from_number",
+        ),
+        ("voice", {**VALID["voice"], "language": "French"}, "language"),
+        ("voice", {**VALID["voice"], "gather_digits": 0}, "gather_digits"),
         ("email", {**VALID["email"], "smtp_security": "ssl"}, "smtp_security"),
         ("email", {**VALID["email"], "inbound": "imap"}, "inbound"),
         (

@@ -1,13 +1,20 @@
-"""A fake Twilio Messages API on 127.0.0.1 (``POST /2010-04-01/Accounts/{sid}/Messages.json``).
+"""A fake Twilio REST API on 127.0.0.1: Messages and Calls
+(``POST /2010-04-01/Accounts/{sid}/Messages.json`` and ``.../Calls.json``).
 
-It checks what Twilio checks before it queues a message: HTTP Basic ``AccountSid:AuthToken``
-for the account in the path (401, 20003), a form body, ``To`` (21604; 21211 when not
+For both it checks HTTP Basic ``AccountSid:AuthToken`` for the account in the path (401,
+20003) and a form body. Before it queues a message: ``To`` (21604; 21211 when not
 E.164), ``From`` or ``MessagingServiceSid`` (21603), one of ``Body``, ``MediaUrl`` or
 ``ContentSid`` (21602), ``Body`` at most 1,600 characters (21617), at most ten
-``MediaUrl``s (21623). It answers 201 with the Message resource (``SM…``, ``MM…`` with
-media; ``queued``, or ``accepted`` with a Messaging Service), or as scripted: ``Fail``
-(Twilio's JSON error body, ``Retry-After`` on a 429), ``HANG`` (held until released or
-the caller gives up). Every request is recorded with its form as sent.
+``MediaUrl``s (21623). Before it queues a call: ``To`` (21201; 21211 when not E.164),
+``From`` (21213; 21212 when not E.164), exactly one of ``Url``, ``Twiml`` or
+``ApplicationSid`` (21205), ``Twiml`` at most 4,000 characters and well-formed XML with a
+``<Response>`` root (12100, which real Twilio reports when the call runs), each
+``StatusCallbackEvent`` one of initiated, ringing, answered, completed (21626).
+
+It answers 201 with the Message resource (``SM…``, ``MM…`` with media; ``queued``, or
+``accepted`` with a Messaging Service) or the Call resource (``CA…``, ``queued``), or as
+scripted: ``Fail`` (Twilio's JSON error body, ``Retry-After`` on a 429), ``HANG`` (held
+until released or the caller gives up). Every request is recorded with its form as sent.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import asyncio
 import base64
 import re
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qsl
@@ -28,7 +36,8 @@ HANG: Literal["hang"] = "hang"
 ACCOUNT_SID = "AC" + "0a" * 16
 AUTH_TOKEN = "twilio-auth-token-0001"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
+_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<resource>Messages|Calls)\.json$")
+_CALL_EVENTS = {"initiated", "ringing", "answered", "completed"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,11 @@ class FakeTwilio(ScriptedFake[Answer]):
     def accepted(self) -> list[Request]:
         return [r for r in self.requests if r.sid is not None]
 
+    @property
+    def calls(self) -> list[Request]:
+        """The calls it queued."""
+        return [r for r in self.accepted if r.path.endswith("/Calls.json")]
+
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         body = (await request.read()).decode()
         form: dict[str, list[str]] = {}
@@ -112,6 +126,8 @@ class FakeTwilio(ScriptedFake[Answer]):
             return Fail(404, 20404, f"The requested resource {request.path} was not found")
         if r.auth != (self.account_sid, self.auth_token) or match["sid"] != self.account_sid:
             return Fail(401, 20003, "Authenticate")
+        if match["resource"] == "Calls":
+            return _check_call(r)
         to = r.one("To")
         if not to:
             return Fail(400, 21604, "A 'To' phone number is required.")
@@ -147,6 +163,8 @@ class FakeTwilio(ScriptedFake[Answer]):
                 status=answer.http_status,
                 headers=headers,
             )
+        if r.path.endswith("/Calls.json"):
+            return self._call(r)
         media = r.form.get("MediaUrl", [])
         r.sid = ("MM" if media else "SM") + f"{len(self.requests):032x}"
         r.status = 201
@@ -178,6 +196,71 @@ class FakeTwilio(ScriptedFake[Answer]):
             status=201,
         )
 
+    def _call(self, r: Request) -> web.StreamResponse:
+        r.sid = "CA" + f"{len(self.requests):032x}"
+        r.status = 201
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Calls/{r.sid}"
+        return web.json_response(
+            {
+                "account_sid": self.account_sid,
+                "annotation": None,
+                "answered_by": None,
+                "api_version": "2010-04-01",
+                "caller_name": None,
+                "date_created": None,
+                "date_updated": None,
+                "direction": "outbound-api",
+                "duration": None,
+                "end_time": None,
+                "forwarded_from": None,
+                "from": r.one("From"),
+                "group_sid": None,
+                "parent_call_sid": None,
+                "phone_number_sid": "PN" + "0d" * 16,
+                "price": None,
+                "price_unit": "USD",
+                "queue_time": "0",
+                "sid": r.sid,
+                "start_time": None,
+                "status": "queued",
+                "subresource_uris": {
+                    "notifications": f"{uri}/Notifications.json",
+                    "recordings": f"{uri}/Recordings.json",
+                    "events": f"{uri}/Events.json",
+                },
+                "to": r.one("To"),
+                "trunk_sid": None,
+                "uri": f"{uri}.json",
+            },
+            status=201,
+        )
+
+
+def _check_call(r: Request) -> Fail | None:
+    to, from_ = r.one("To"), r.one("From")
+    if not to:
+        return Fail(400, 21201, "No 'To' number is specified")
+    if not _E164.match(to):
+        return Fail(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+    if not from_:
+        return Fail(400, 21213, "No 'From' number is specified")
+    if not _E164.match(from_):
+        return Fail(400, 21212, f"The 'From' number {from_} is not a valid phone number.")
+    if sum(1 for k in ("Url", "Twiml", "ApplicationSid") if r.one(k)) != 1:
+        return Fail(400, 21205, "Give exactly one of Url, Twiml or ApplicationSid.")
+    twiml = r.one("Twiml")
+    if twiml is not None:
+        if len(twiml) > 4000:
+            return Fail(400, 21205, "Twiml exceeds the 4000 character limit.")
+        try:
+            root = ET.fromstring(twiml)
+        except ET.ParseError:
+            return Fail(400, 12100, "Document parse failure")
+        if root.tag != "Response":
+            return Fail(400, 12100, "Document parse failure: the root is not <Response>")
+    if not set(r.form.get("StatusCallbackEvent", [])) <= _CALL_EVENTS:
+        return Fail(400, 21626, "Invalid StatusCallbackEvent")
+    return None
 
 
 def _basic(header: str | None) -> tuple[str, str] | None:
