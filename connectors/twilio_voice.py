@@ -9,6 +9,7 @@ the workspace's greeting and every key they press is stored.
 | statuses | ``CallStatus`` of the outbound call: queued says nothing new; initiated and ringing are ``sent``; in-progress (answered) and completed are ``delivered`` (somebody or a voicemail picked up and heard it); busy, no-answer, canceled and failed are ``failed`` with Twilio's ``ErrorCode`` or the status as the code, and a reason |
 | inbound call | Twilio POSTs the number's Voice webhook (``Direction=inbound``, ``CallStatus=ringing``): stored as a text message "Incoming call" from the caller (once per ``CallSid``), which opens or reopens their conversation; answered with TwiML: the ``greeting`` inside a ``<Gather input="dtmf" numDigits=gather_digits action=<the URL Twilio called>?gather=1>``, then ``goodbye`` and ``<Hangup/>`` if no key comes |
 | keys | each ``<Gather>`` callback (``Digits``) is a text message of the digits with ``data: {"digits", "call_sid"}``, and a ``voice.digits`` event on the contact (payload ``{"digits", "call_sid"}``); its provider id is ``<CallSid>:digits:<n>``, ``n`` the step in the action URL, so Twilio's repeats are stored once while the same key pressed again later is a new message. The answer thanks the caller (``thanks``) and gathers again (step ``n + 1``); silence ends the call with ``goodbye`` |
+| hidden numbers | a caller who hides their number (``From`` ``+266696687`` "anonymous" and the like, or no E.164 number) hears the greeting and may press keys, but nothing is stored: there is no contact to keep it for |
 | verify | ``X-Twilio-Signature``, exactly as for SMS (``connectors.twilio``) |
 
 Parley cannot answer a key while the call lasts (agents and flows answer later, with
@@ -18,6 +19,7 @@ may press another key or hang up.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
@@ -39,6 +41,8 @@ from connectors.base import (
 )
 from connectors.errors import GiveUp
 from connectors.twilio import TwilioAccount, fields
+
+log = logging.getLogger(__name__)
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 EMPTY_TWIML = f"{XML_DECLARATION}<Response></Response>".encode()
@@ -90,6 +94,10 @@ _FAILED_BECAUSE = {
     "canceled": "The call was canceled before it was answered",
     "failed": "Twilio could not place the call",
 }
+# What Twilio puts in From for a caller who hides their number: "ANONYMOUS",
+# "UNAVAILABLE", "RESTRICTED", "BLOCKED" on a keypad.
+_HIDDEN_CALLERS = frozenset({"+266696687", "+86282452253", "+7378742833", "+2562533"})
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _AUDIO_EXTENSIONS = (".mp3", ".wav", ".aif", ".aiff", ".gsm", ".ulaw")
 
@@ -172,6 +180,10 @@ class TwilioVoice:
         form = fields(request)
         sid = form.get("CallSid")
         if not sid:
+            return []
+        if not form.get("Direction", "").startswith("outbound") and _hidden(form):
+            # Nobody to store it for; the caller still hears the greeting.
+            log.info("a call from a hidden number on %s: answered, not stored", form.get("To"))
             return []
         if "Digits" in form:
             return _keys(sid, form, _step(request))
@@ -282,6 +294,11 @@ def _with_step(url: str, step: int) -> str:
 
 
 # -- parsing ---------------------------------------------------------------------
+
+
+def _hidden(form: Mapping[str, str]) -> bool:
+    caller = form.get("From", "")
+    return caller in _HIDDEN_CALLERS or not _E164.match(caller)
 
 
 def _incoming_call(form: Mapping[str, str]) -> bool:

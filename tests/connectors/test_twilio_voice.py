@@ -275,6 +275,15 @@ def test_no_key_and_an_inbound_calls_own_progress_are_no_news() -> None:
     assert parse(b"AccountSid=AC1") == []
 
 
+@pytest.mark.parametrize("caller", ["+266696687", "+7378742833", "anonymous", ""])
+def test_a_caller_who_hides_their_number_is_answered_but_not_stored(caller: str) -> None:
+    assert parse(call_form(From=caller)) == []
+    assert parse(call_form(From=caller, CallStatus="in-progress", Digits="1")) == []
+    request = signed("https://parley.example.com/webhooks/ch_1", call_form(From=caller))
+    answer = voice().callback_answer(request)
+    assert answer is not None and [v.tag for v in twiml(answer.body)] == ["Gather", "Say", "Hangup"]
+
+
 # -- what Twilio is told to do in the call ------------------------------------------------
 
 
@@ -803,6 +812,16 @@ async def test_a_bad_signature_is_refused_and_nothing_stored(
     assert (await api.get(f"/v1/conversations?channel={ch}")).json()["data"] == []
     assert (await api.get("/v1/contacts")).json()["data"] == []
     assert (await api.get("/v1/events")).json()["data"] == []
+
+
+async def test_a_hidden_number_hears_the_greeting_and_nothing_is_stored(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, twilio: FakeTwilio
+) -> None:
+    ch = await voice_channel(api, twilio)
+    r = await twilio_posts(client, ch, call_form(From="+266696687", Caller="+266696687"))
+    assert r.status_code == 200, r.text
+    assert [v.tag for v in twiml(r.content)] == ["Gather", "Say", "Hangup"]
+    assert (await api.get(f"/v1/conversations?channel={ch}")).json()["data"] == []
 
 
 async def test_an_agents_reply_in_a_call_conversation_calls_the_caller_back(
