@@ -792,3 +792,16 @@ async def test_a_template_is_sent_and_its_finish_event_marks_it_delivered(
     assert (await deliver(client, channel, finish)).status_code == 200
     delivered = (await api.get(f"/v1/messages/{sent_id}")).json()
     assert delivered["status"] == "delivered"
+
+
+async def test_a_message_type_parley_cannot_read_is_answered_and_kept(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, wx_api: FakeWeChat
+) -> None:
+    channel = await wx_channel(api, wx_api)
+    r = await deliver(client, channel, message_xml("hologram", Content="?"))
+    assert r.status_code == 200  # WeChat would retry, then tell the customer we are down
+    assert (await api.get(f"/v1/conversations?channel={channel}")).json()["data"] == []
+    events = (await api.get("/v1/events")).json()["data"]
+    [kept] = [e for e in events if e["name"] == "webhook.unparsed"]
+    assert "unknown MsgType 'hologram'" in kept["payload"]["error"]
+    assert "<MsgType><![CDATA[hologram]]></MsgType>" in kept["payload"]["body"]
