@@ -25,7 +25,10 @@ is its ``msgid``, which the ``TEMPLATESENDJOBFINISH`` event reports on.
 Inbound: see ``connectors.wechat_events`` for what each ``MsgType`` and event becomes.
 Every callback carries ``signature`` (SHA-1 of the sorted token, timestamp and nonce);
 in safe mode the body's ``Encrypt`` is checked against ``msg_signature`` and decrypted
-(``connectors.wechat_crypto``). The answer is ``success``: replies go out through the
+(``connectors.wechat_crypto``). ``signature`` does not cover the body, so a channel with
+an ``encoding_aes_key`` takes only encrypted bodies (WeChat's "compatible" mode sends
+both); timestamps are not checked for age (WeChat's own libraries do not), repeats are
+dropped by ``MsgId``. The answer is ``success``: replies go out through the
 customer-service API, never in the 5-second callback answer.
 """
 
@@ -191,8 +194,10 @@ class WeChatConnector:
             return
         encrypted = encrypted_field(request.body)
         if encrypted is None:
-            if q.get("encrypt_type") == "aes":
-                raise WebhookRejected("encrypt_type=aes without an Encrypt field", status=403)
+            # ``signature`` does not cover the body: with a key set, only an encrypted
+            # body (checked by ``msg_signature``) is taken as WeChat's.
+            if self.crypto is not None or q.get("encrypt_type") == "aes":
+                raise WebhookRejected("the channel is in safe mode: no Encrypt field", status=403)
             return
         if self.crypto is None:
             raise WebhookRejected(

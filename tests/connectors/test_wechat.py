@@ -225,6 +225,14 @@ def test_a_message_under_another_key_is_refused() -> None:
         wechat.verify(request)
 
 
+def test_a_plain_message_to_a_channel_in_safe_mode_is_refused() -> None:
+    # ``signature`` covers no body: only ``msg_signature`` vouches for the content.
+    request = from_request_line("inbound_request_line.txt", fixture("inbound_text.xml"))
+    with pytest.raises(WebhookRejected) as refused:
+        connector(**AES_CONFIG).verify(request)
+    assert refused.value.status == 403
+
+
 def test_an_encrypted_message_to_a_channel_without_a_key_is_refused() -> None:
     _, request = aes_request()
     with pytest.raises(WebhookRejected) as refused:
