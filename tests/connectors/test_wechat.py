@@ -424,6 +424,17 @@ def out(content: dict[str, Any], to: str = OPENID, message_id: str = "msg_1") ->
     return Outbound(message_id=message_id, to=to, content=content)
 
 
+async def test_the_fake_hands_out_tokens_shaped_like_wechats(
+    wechat: FakeWeChat, http: httpx.AsyncClient
+) -> None:
+    query = {"grant_type": "client_credential", "appid": AES["appid"], "secret": APP_SECRET}
+    answer = (await http.get(f"{wechat.url}/cgi-bin/token", params=query)).json()
+    sample = json.loads(fixture("token_response.json"))
+    assert set(answer) == set(sample) and answer["expires_in"] == sample["expires_in"]
+    wrong = await http.get(f"{wechat.url}/cgi-bin/token", params={**query, "secret": "x"})
+    assert wrong.json()["errcode"] == 40001 and wechat.token_calls == 1
+
+
 def sender(fake: FakeWeChat, http: httpx.AsyncClient, cache: MemoryTokenCache) -> WeChatConnector:
     """A connector as the delivery listener builds one per send: sharing ``cache``."""
     wechat = connector(fake.url, http)
@@ -454,9 +465,12 @@ async def test_many_sends_share_one_token_and_concurrent_ones_fetch_it_once(
     assert wechat.token_calls == 1 and len(wechat.sent) == 11
 
 
-@pytest.mark.parametrize("lose", ["revoke_tokens", "expire_tokens"])
+@pytest.mark.parametrize(
+    ("lose", "refusal"),
+    [("revoke_tokens", "error_invalid_token"), ("expire_tokens", "error_token_expired")],
+)
 async def test_a_refused_token_is_refreshed_once_and_the_message_sent(
-    wechat: FakeWeChat, http: httpx.AsyncClient, lose: str
+    wechat: FakeWeChat, http: httpx.AsyncClient, lose: str, refusal: str
 ) -> None:
     cache = MemoryTokenCache()
     await sender(wechat, http, cache).send(out({"type": "text", "text": "one"}))
@@ -464,7 +478,7 @@ async def test_a_refused_token_is_refreshed_once_and_the_message_sent(
     await sender(wechat, http, cache).send(out({"type": "text", "text": "two"}))
     assert wechat.token_calls == 2
     assert [c.body["text"]["content"] for c in wechat.sent] == ["one", "two"]
-    assert [e for _, e in wechat.refused] == [40001 if lose == "revoke_tokens" else 42001]
+    assert [e for _, e in wechat.refused] == [error_fixture(refusal).errcode]
 
 
 async def test_buttons_go_out_as_a_menu_message(
@@ -531,7 +545,8 @@ async def test_a_template_goes_out_through_template_send_and_its_msgid_is_the_id
     result = await connector(wechat.url, http).send(out(content))
     [call] = wechat.sent
     assert call.path == "/cgi-bin/message/template/send" and call.body == expected
-    assert result.provider_message_id == "200228332"
+    answered = json.loads(fixture("template_send_response.json"))  # the fake answers alike
+    assert result.provider_message_id == str(answered["msgid"])
 
 
 @pytest.mark.parametrize(
