@@ -220,6 +220,8 @@ class WeChatConnector:
         return WebhookAnswer(body=echostr.encode())  # verbatim
 
     def parse(self, request: WebhookRequest) -> Sequence[Parsed]:
+        if request.method.upper() != "POST":
+            return []  # a signed GET without echostr: nothing to store
         xml = request.body
         encrypted = encrypted_field(xml)
         if encrypted is not None:
