@@ -44,6 +44,7 @@ from chat.services.workspaces import Workspaces
 from chat.settings import Settings
 from chat.worker import Worker
 from connectors.base import Connector
+from connectors.tokens import MemoryTokenCache
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,13 @@ def _lifespan(
         worker = Worker(db, settings, services.bus)
         worker.register(
             outbox.DELIVER,
-            Deliver(services.deliveries, http, _connector_for(registry), settings.delivery_timeout_seconds),
+            Deliver(
+                services.deliveries,
+                http,
+                _connector_for(registry),
+                settings.delivery_timeout_seconds,
+                tokens=MemoryTokenCache(),  # access tokens live as long as the app
+            ),
         )
         worker.register(
             outbox.WEBHOOK,

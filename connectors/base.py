@@ -12,11 +12,15 @@ stored), ``challenge`` answers a provider's verification handshake, and ``parse`
 the body into normalised ``Inbound`` messages, ``StatusUpdate`` values, ``Reaction``s and
 ``ContactEvent``s (something the customer did that is not a message, e.g. keys pressed in
 a call: recorded as an event on the contact, which flows react to).
+
+Access tokens: a connector whose provider hands out short-lived tokens (WeChat; FCM and
+WNS OAuth) implements ``KeepsTokens``; whoever builds it (the delivery listener) hands it
+the app's ``TokenCache``, so the token outlives the connector, which is built per send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
@@ -129,6 +133,41 @@ class AnswersCallbacks(Protocol):
     def callback_answer(self, request: WebhookRequest) -> WebhookAnswer | None:
         """The 200 answer to a verified, stored callback; None for an empty 200."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """A token as the provider issued it."""
+
+    value: str
+    expires_in: float  # seconds it is valid for, counted from when it was fetched
+
+
+class TokenCache(Protocol):
+    """Provider access tokens shared by every connector instance of a process (one
+    implementation: ``connectors.tokens.MemoryTokenCache``, owned by the app's lifespan).
+
+    ``key`` names the credentials (``"wechat:<app_id>"``), never holds a secret."""
+
+    async def get(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[AccessToken]],
+        *,
+        refused: str | None = None,
+    ) -> str:
+        """The cached token for ``key`` while it is fresh, else the one ``fetch`` returns.
+        One ``fetch`` at a time per key: callers that arrive meanwhile get its token.
+        ``refused`` is a token the provider turned down: it is fetched anew, unless
+        another caller has already replaced it."""
+        ...
+
+
+@runtime_checkable
+class KeepsTokens(Protocol):
+    """A connector that wants the shared ``TokenCache`` (given right after it is built)."""
+
+    def use_tokens(self, tokens: TokenCache) -> None: ...
 
 
 class Connector(Protocol):

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from chat.app import create_app, create_asgi
 from chat.db.migrate import upgrade
 from chat.db.models import Base
+from chat.domain.channels import REGISTRY, Registry
 from chat.settings import Settings
 
 REQUIRE = os.environ.get("PARLEY_REQUIRE_SERVICES") == "1"
@@ -142,8 +143,14 @@ def settings(db_url: str) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Any]:
-    application = create_app(settings)
+def registry() -> Registry:
+    """The channel registry the app is built with (a test may parametrize its own)."""
+    return REGISTRY
+
+
+@pytest.fixture
+async def app(settings: Settings, registry: Registry) -> AsyncIterator[Any]:
+    application = create_app(settings, registry=registry)
     async with application.router.lifespan_context(application):
         yield application
 

@@ -35,6 +35,7 @@ from connectors.messenger import MessengerConnector
 from connectors.telegram import TelegramConnector
 from connectors.twilio_sms import TwilioSms
 from connectors.twilio_voice import TwilioVoice
+from connectors.wechat import WeChatConnector
 from connectors.whatsapp import WhatsAppCloud
 from connectors.x_dm import XDirectMessages
 
@@ -192,7 +193,10 @@ REGISTRY: Final = Registry(
             "wechat",
             cc.WeChatConfig,
             a.OPAQUE,
-            Capabilities(media=True, templates=True, window_hours=48, max_text_length=2048),
+            Capabilities(
+                media=True, buttons=True, templates=True, window_hours=48, max_text_length=2048
+            ),
+            connector=WeChatConnector,
         ),
         # X's direct messages; the public type keeps the contract's name.
         ChannelSpec(

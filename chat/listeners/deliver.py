@@ -27,7 +27,7 @@ from chat.db import models as m
 from chat.domain.enums import MessageStatus
 from chat.domain.errors import Unprocessable
 from chat.services.deliveries import Deliveries, Outcome, Plan
-from connectors.base import Connector, Outbound, SendResult
+from connectors.base import Connector, KeepsTokens, Outbound, SendResult, TokenCache
 from connectors.errors import DeliveryError, GiveUp, RetryLater
 
 log = logging.getLogger(__name__)
@@ -43,11 +43,13 @@ class Deliver:
         http: httpx.AsyncClient,
         connector_for: ConnectorFor,
         timeout: float = 30.0,
+        tokens: TokenCache | None = None,
     ) -> None:
         self.deliveries = deliveries
         self.http = http
         self.connector_for = connector_for
         self.timeout = timeout  # one deadline for a whole send, whatever the connector does
+        self.tokens = tokens  # providers' access tokens, kept across sends
 
     async def __call__(self, entry: m.OutboxEntry) -> None:
         try:
@@ -92,6 +94,8 @@ class Deliver:
 
     async def _send(self, connector_class: type[Connector], plan: Plan) -> SendResult:
         connector = connector_class(plan.config, self.http)
+        if self.tokens is not None and isinstance(connector, KeepsTokens):
+            connector.use_tokens(self.tokens)
         outbound = Outbound(
             message_id=plan.message_id,
             to=plan.address,

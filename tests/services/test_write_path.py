@@ -6,15 +6,18 @@ PostgreSQL (the ``db_url`` fixture)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from chat.bus import DomainEvent
 from chat.db import models as m
+from chat.domain.channels import REGISTRY, Registry
 from chat.domain.enums import Direction, MessageStatus
 from chat.services import outbox
 from chat.services.conversations import Conversations, NewMessage
@@ -237,7 +240,13 @@ async def test_cancel_and_release_racing_exactly_one_wins(
             assert history == ["scheduled", "sent"]
 
 
-# 6. Nothing is queued that can never go out.
+# 6. Nothing is queued that can never go out (shown on WeChat, its connector taken away).
+NO_WECHAT_CONNECTOR = Registry(
+    dataclasses.replace(s, connector=None) if s.type == "wechat" else s for s in REGISTRY
+)
+
+
+@pytest.mark.parametrize("registry", [NO_WECHAT_CONNECTOR], ids=["no-wechat-connector"])
 async def test_a_reply_on_a_channel_without_a_connector_is_refused_and_nothing_is_stored(
     api: httpx.AsyncClient, services: Any, workspace: dict[str, str]
 ) -> None:
