@@ -47,7 +47,7 @@ class Context:
         self.score = score
         self.found = list(found)
         self.slots: dict[str, Any] = dict(slots or {})
-        self._responses = responses or {}
+        self.responses = responses or {}
         self.replies: list[dict[str, Any]] = []
         self.attributes: dict[str, Any] = {}
         self.events: list[TriggerEvent] = []
@@ -104,9 +104,9 @@ class Context:
 
     def utter(self, name: str) -> None:
         """Say one of the bot's ``responses`` (Rasa's ``utter_...``), slots filled in."""
-        if name not in self._responses:
-            raise KeyError(f"no response named {name!r}; the bot has {sorted(self._responses)}")
-        self.replies.append(render_response(self._responses[name], self.slots))
+        if name not in self.responses:
+            raise KeyError(f"no response named {name!r}; the bot has {sorted(self.responses)}")
+        self.replies.append(render_response(self.responses[name], self.slots))
 
     def set_attribute(self, key: str, value: Any) -> None:
         self.attributes[key] = value

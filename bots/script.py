@@ -59,7 +59,11 @@ class Intent:
 
 
 def handler_name(handler: Callable[..., Any]) -> str:
-    return str(getattr(handler, "__qualname__", None) or getattr(handler, "__name__", repr(handler)))
+    for attribute in ("handler_name", "__qualname__", "__name__"):
+        name = getattr(handler, attribute, None)
+        if isinstance(name, str) and name:
+            return name
+    return repr(handler)
 
 
 async def call_handler(handler: Handler, ctx: Context) -> None:
@@ -150,7 +154,7 @@ class Bot:
         from bots.rasa_actions import action_handler
 
         handler = action_handler(self, action)
-        self.actions[str(getattr(handler, "action_name"))] = handler
+        self.actions[handler.action_name] = handler
         if intent is not None:
             self.intent(intent, examples, entities=entities, requires=requires)(handler)
         return action
