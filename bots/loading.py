@@ -100,7 +100,7 @@ def _failed(source: str, exc: BaseException) -> BotLoadError:
         return BotLoadError(f"{exc.filename}:{exc.lineno}: {exc.msg}")
     frames = traceback.extract_tb(exc.__traceback__)
     own = [f for f in frames if f.filename.endswith(source)] if source.endswith(".py") else []
-    frame = (own or [f for f in frames if "importlib" not in f.filename] or frames or [None])[-1]
-    where = f"{frame.filename}:{frame.lineno}" if frame is not None else source
+    chosen = own or [f for f in frames if "importlib" not in f.filename] or frames
+    where = f"{chosen[-1].filename}:{chosen[-1].lineno}" if chosen else source
     detail: Any = f"{type(exc).__name__}: {exc}"
     return BotLoadError(f"{where}: {detail}")

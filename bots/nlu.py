@@ -6,8 +6,9 @@
 | ``ExampleClassifier`` | the default, pure Python: TF-IDF over words, word pairs and character n-grams, one-edit typo correction, scored by cosine similarity to the closest examples and each intent's centroid |
 | ``Prediction`` | what a bot reads: the best intent, its score, the ranking |
 
-The score is a similarity, not a probability: 1.0 is "said exactly like an example", 0.5
-shares most of an example's words, below 0.3 is usually something the bot was not taught.
+The score is the square root of a similarity, not a probability: about 0.9 for an
+example itself (1.0 when the intent's examples all say the same), 0.5 to 0.8 for a
+paraphrase, below 0.4 usually for something the bot was not taught.
 A bot compares it with its ``threshold`` and answers with its fallback below it, so
 out-of-scope messages need no examples of their own. A stronger backend (a scikit-learn
 model, an embedding model) is any object with the same two methods.
@@ -151,8 +152,7 @@ class ExampleClassifier:
                     similarity[index] += value * weight
             for index, value in similarity.items():
                 label = self._labels[index]
-                if value > closest[label]:
-                    closest[label] = value
+                closest[label] = max(closest[label], value)
         scores = []
         for intent, centroid in self._centroids.items():
             centre = sum(v * centroid.get(k, 0.0) for k, v in query.items())
@@ -164,7 +164,7 @@ class ExampleClassifier:
 
 def predict(classifier: Classifier, text: str, threshold: float) -> Prediction:
     """The best intent when its score reaches ``threshold``, else ``intent=None``."""
-    ranking = tuple(classifier.rank(text))
+    ranking = tuple(sorted(classifier.rank(text), key=lambda pair: -pair[1]))
     if not ranking:
         return Prediction(None, 0.0, ranking)
     intent, score = ranking[0]

@@ -62,17 +62,16 @@ def handler_name(handler: Callable[..., Any]) -> str:
     for attribute in ("handler_name", "__qualname__", "__name__"):
         name = getattr(handler, attribute, None)
         if isinstance(name, str) and name:
-            return name
+            return name.rsplit("<locals>.", 1)[-1]
     return repr(handler)
 
 
 async def call_handler(handler: Handler, ctx: Context) -> None:
     """Runs ``handler``: awaited when async, in a worker thread when it blocks. A returned
     string is a reply."""
-    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-        getattr(handler, "__call__", None)
-    ):
-        outcome = await handler(ctx)  # type: ignore[misc]
+    method = handler.__call__ if not inspect.isfunction(handler) else None  # type: ignore[operator]
+    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(method):
+        outcome = await handler(ctx)
     else:
         outcome = await asyncio.to_thread(handler, ctx)
         if inspect.isawaitable(outcome):

@@ -9,6 +9,7 @@ is what makes a typo ("oppening") still share most of its features with the word
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -67,7 +68,7 @@ def features(tokens: list[str]) -> dict[str, float]:
         counts[key] = counts.get(key, 0.0) + 1.0
         for gram in char_ngrams(token):
             counts[gram] = counts.get(gram, 0.0) + 1.0
-    for first, second in zip(stems, stems[1:]):
+    for first, second in itertools.pairwise(stems):
         key = f"b:{first}|{second}"
         counts[key] = counts.get(key, 0.0) + 1.0
     return counts
