@@ -70,7 +70,12 @@ class Speller:
                     self._by_deletion[short].append(word)
 
     def correct(self, word: str) -> str:
-        if word in self._known or len(word) < MIN_TYPO_LENGTH or word.isdigit():
+        if word in self._known or len(word) < 3 or word.isdigit():
+            return word
+        if len(word) < MIN_TYPO_LENGTH:  # short words: only a doubled letter ("hii")
+            for short in deletions(word):
+                if short in self._known and short[-1:] == word[-1:]:
+                    return short
             return word
         candidates: set[str] = set()
         if word in self._by_deletion:  # a letter missing: "opning"

@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import (
-    AllSlotsReset, ConversationPaused, FollowupAction, ReminderScheduled, SlotSet,
+    AllSlotsReset,
+    ConversationPaused,
+    FollowupAction,
+    ReminderScheduled,
+    SlotSet,
 )
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -118,7 +122,7 @@ async def test_dispatcher_messages_become_replies_and_slot_events_become_memory(
 
 
 async def test_a_sync_run_followups_responses_and_pause() -> None:
-    first, second = await talk(rasa_bot(), "check order 77777", "hi there")
+    _first, second = await talk(rasa_bot(), "check order 77777", "hi there")
     assert second.replies[0] == {"type": "text", "text": "Hi, last order 77777"}
     assert second.replies[1] == {"type": "buttons", "text": "Escalating",
                                  "buttons": [{"title": "OK", "payload": "/ok"}]}
