@@ -28,6 +28,7 @@ from bots.text import deletions, features, words
 # or word pair is much stronger evidence than one of the many n-grams it spans.
 WEIGHTS = {"w": 1.0, "b": 2.0, "c": 1.0}
 MIN_TYPO_LENGTH = 4
+MAX_TEXT = 2000  # characters read of a message (a long email is judged by its start)
 UNSEEN = 1.0
 
 
@@ -147,7 +148,7 @@ class ExampleClassifier:
         return _unit(weighted)
 
     def rank(self, text: str) -> list[tuple[str, float]]:
-        tokens = [self._speller.correct(w) for w in words(text)]
+        tokens = [self._speller.correct(w) for w in words(text[:MAX_TEXT])]
         query = self._vector(features(tokens))
         closest: dict[str, float] = dict.fromkeys(self._centroids, 0.0)
         if query:

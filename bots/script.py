@@ -69,7 +69,7 @@ def handler_name(handler: Callable[..., Any]) -> str:
 async def call_handler(handler: Handler, ctx: Context) -> None:
     """Runs ``handler``: awaited when async, in a worker thread when it blocks. A returned
     string is a reply."""
-    method = handler.__call__ if not inspect.isfunction(handler) else None  # type: ignore[operator]
+    method = inspect.getattr_static(type(handler), "__call__", None)  # an async callable object
     if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(method):
         outcome = await handler(ctx)
     else:

@@ -180,3 +180,18 @@ def test_declaration_mistakes_are_refused_early() -> None:
         lonely.train()
     with pytest.raises(ValueError, match="no intent"):
         Bot("nothing").train()
+
+
+async def test_a_slot_is_asked_for_twice_then_the_fallback_answers() -> None:
+    first, second, third = await talk(shop_bot(), "where is my order", "hmm", "no idea")
+    assert first.handler == second.handler == "ask:order_id"
+    assert second.memory["awaiting"]["asked"] == 2
+    assert third.handler == "fallback" and "awaiting" not in third.memory
+
+
+async def test_a_message_without_words_or_a_very_long_one_gets_the_fallback() -> None:
+    bot = shop_bot()
+    media = await bot.turn(turn("", content={"type": "media", "url": "https://x.test/a.jpg"}))
+    assert media.handler == "fallback" and media.score == 0.0
+    long = await bot.turn(turn("lorem ipsum dolor " * 2000))
+    assert long.handler == "fallback"
