@@ -130,6 +130,8 @@ def build_tracker(ctx: Context) -> Any:
         content = item.get("content") or {}
         text = content.get("text") or content.get("caption") or content.get("payload")
         kind = "user" if item.get("direction") == "inbound" else "bot"
+        if item.get("author_type") == "agent":
+            kind = "agent"  # AgentUttered: a person answered
         events.append({"event": kind, "text": text, "timestamp": None})
     events.append({"event": "user", "text": ctx.text, "parse_data": latest, "timestamp": None})
     return Tracker(

@@ -14,7 +14,8 @@ async def order_status(ctx):
 One turn (``Bot.turn``, the ``Brain`` protocol):
 
 1. a message ``/intent`` or ``/intent{"entity": "value"}`` (a button's payload, a Rasa
-   widget's ``initPayload``) names the intent itself, score 1.0;
+   widget's ``initPayload``) names the intent itself, score 1.0; so does a number or a
+   title answering the bot's latest buttons (SMS shows buttons as numbered text);
 2. otherwise the classifier ranks the intents; below ``threshold`` the fallback answers;
 3. the intent's entities are looked for and fill the slots of the same names;
 4. a slot the intent ``requires`` that is still empty is asked for, and the next message
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 from bots.context import Context
 from bots.entities import Entity, Found, find_all
 from bots.nlu import Classifier, ExampleClassifier, Prediction, predict
+from bots.text import normalise
 from bots.turn import Turn, TurnResult
 
 Handler = Callable[[Context], Awaitable[Any] | Any]
@@ -78,6 +80,24 @@ async def call_handler(handler: Handler, ctx: Context) -> None:
             outcome = await outcome
     if isinstance(outcome, str):
         ctx.reply(outcome)
+
+
+def chosen_button(turn: Turn) -> str | None:
+    """The payload of the button the customer picked by answering its number ("2") or its
+    title, when the bot's latest message was buttons: on SMS buttons arrive as numbered
+    text, and the answer is a number."""
+    latest = next((m for m in reversed(turn.history) if m.get("direction") == "outbound"), None)
+    content = (latest or {}).get("content") or {}
+    if content.get("type") != "buttons":
+        return None
+    buttons = content.get("buttons") or []
+    answer = turn.message.text.strip().rstrip(".)").strip()
+    if answer.isdigit() and len(answer) <= 2 and 1 <= int(answer) <= len(buttons):
+        return str(buttons[int(answer) - 1].get("payload") or "") or None
+    for button in buttons:
+        if normalise(str(button.get("title", ""))) == normalise(answer) and normalise(answer):
+            return str(button.get("payload") or "") or None
+    return None
 
 
 class Bot:
@@ -182,7 +202,7 @@ class Bot:
         memory = turn.memory
         slots = dict(memory.get("slots") or {})
         awaiting = memory.get("awaiting") if isinstance(memory.get("awaiting"), dict) else None
-        text = turn.message.text
+        text = chosen_button(turn) or turn.message.text
         named = self._named_intent(text)
         if named is not None:
             intent, found = named

@@ -195,3 +195,18 @@ async def test_a_message_without_words_or_a_very_long_one_gets_the_fallback() ->
     assert media.handler == "fallback" and media.score == 0.0
     long = await bot.turn(turn("lorem ipsum dolor " * 2000))
     assert long.handler == "fallback"
+
+
+async def test_a_number_or_title_answering_buttons_is_the_buttons_payload() -> None:
+    bot = shop_bot()
+    menu = await bot.turn(turn("show me the menu"))
+    history = [{"seq": 1, "direction": "inbound", "author_type": "contact",
+                "content": {"type": "text", "text": "show me the menu"}},
+               {"seq": 2, "direction": "outbound", "author_type": "bot",
+                "content": menu.replies[0]}]
+    by_number = await bot.turn(turn("2", history=history))
+    assert (by_number.intent, by_number.handler) == ("order_status", "ask:order_id")
+    by_title = await bot.turn(turn("order", history=history))
+    assert by_title.intent == "order_status" and by_title.score == 1.0
+    out_of_range = await bot.turn(turn("7", history=history))
+    assert out_of_range.handler == "fallback"
