@@ -148,3 +148,14 @@ async def test_the_domain_describes_the_bot() -> None:
     assert domain["entities"] == ["order_id"] and "order_id" in domain["slots"]
     assert domain["responses"]["utter_thanks"] == [{"text": "Thanks {name}, order {order_id}"}]
     assert "action_escalate" in domain["actions"]
+
+
+def test_bots_do_not_import_rasa_sdk_until_an_action_is_bound() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, bots, bots.script, bots.rasa_actions, bots.examples.support\n"
+            "assert 'rasa_sdk' not in sys.modules, 'rasa_sdk imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
