@@ -4,7 +4,7 @@
 | --- | --- |
 | ``path/to/mybot.py`` | the file's ``bot`` |
 | ``path/to/mybot.py:helpdesk`` | the file's ``helpdesk`` |
-| ``package.module`` | the module's ``bot`` |
+| ``package.module`` | the module's ``bot`` (the current directory is searched too) |
 | ``package.module:helpdesk`` | the module's ``helpdesk`` |
 
 A scripted ``Bot`` is trained while loading, so mistakes show now, not at the first
@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -80,6 +81,8 @@ def _import(source: str) -> ModuleType:
             sys.modules.pop(name, None)
             raise _failed(str(path), exc) from exc
         return module
+    if os.getcwd() not in sys.path:  # `parley bot try mybot` finds ./mybot.py, as uvicorn does
+        sys.path.insert(0, os.getcwd())
     try:
         found = importlib.util.find_spec(source)
     except (ModuleNotFoundError, ValueError):

@@ -62,3 +62,14 @@ def test_shell_keeps_memory_across_lines_until_quit() -> None:
 def test_shell_ends_at_the_end_of_input() -> None:
     done = parley("bot", "shell", "bots.examples.support", stdin="thanks a lot\n")
     assert done.returncode == 0 and "bot     You are welcome!" in done.stdout
+
+
+def test_a_module_in_the_current_directory_is_found_by_name(tmp_path: Path) -> None:
+    (tmp_path / "helpdesk.py").write_text(
+        "from bots import Bot\n\nbot = Bot('helpdesk')\n\n\n"
+        "@bot.intent('greet', examples=['hello'])\nasync def greet(ctx):\n    ctx.reply('hi!')\n"
+    )
+    done = subprocess.run([*PARLEY, "bot", "try", "helpdesk", "hello"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "bot     hi!" in done.stdout
