@@ -152,7 +152,80 @@ def _parser() -> argparse.ArgumentParser:
         "--password", default=None, help="at least 8 characters (default: a generated one, printed)"
     )
     ag_reset.set_defaults(run=_agent_reset_password)
+    _bot_parser(sub, common)
     return p
+
+
+def _bot_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    bot = sub.add_parser("bot", parents=[common], help="try a bot without a server").add_subparsers(
+        title="bot commands", metavar="COMMAND"
+    )
+    where = "a file (mybot.py[:NAME]) or a module (package.module[:NAME]); NAME defaults to bot"
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--channel", default="inapp", help="the channel type the bot sees (default: inapp)")
+    options.add_argument(
+        "--contact", default=None, metavar="JSON",
+        help='the contact\'s profile the bot sees, e.g. \'{"name": "Ann", "locale": "en"}\'',
+    )
+    bot_try = bot.add_parser(
+        "try", parents=[common, options], help="print what a bot answers to one message",
+        description="Prints the matched intent, its score and handler, the replies, "
+        "attributes, events, hand-off and slots (--json: one JSON object).",
+    )
+    bot_try.add_argument("path", metavar="PATH", help=where)
+    bot_try.add_argument("utterance", help="what the customer says")
+    bot_try.add_argument("--json", action="store_true", help="print the result as JSON")
+    bot_try.set_defaults(run=_bot_try)
+    bot_shell = bot.add_parser(
+        "shell", parents=[common, options], help="talk to a bot in the terminal",
+        description="Reads one customer message per line and prints the bot's answer; the "
+        "bot's memory (slots) is kept between lines. /restart forgets it, /quit leaves.",
+    )
+    bot_shell.add_argument("path", metavar="PATH", help=where)
+    bot_shell.set_defaults(run=_bot_shell)
+
+
+def _load_bot(args: argparse.Namespace) -> tuple[Any, dict[str, Any] | None] | int:
+    from bots.loading import BotLoadError, load_bot
+
+    contact = None
+    if args.contact is not None:
+        try:
+            contact = json.loads(args.contact)
+        except ValueError as exc:
+            return _print_error("invalid_contact", f"--contact is not JSON: {exc}")
+        if not isinstance(contact, dict):
+            return _print_error("invalid_contact", "--contact must be a JSON object")
+    try:
+        return load_bot(args.path), contact
+    except BotLoadError as exc:
+        return _print_error("bot_load_failed", str(exc))
+
+
+def _bot_try(args: argparse.Namespace, _settings: Settings) -> int:
+    from bots.console import as_json, describe, try_once
+
+    loaded = _load_bot(args)
+    if isinstance(loaded, int):
+        return loaded
+    brain, contact = loaded
+    result = try_once(brain, args.utterance, channel=args.channel, contact=contact)
+    print(json.dumps(as_json(result), ensure_ascii=False) if args.json else "\n".join(describe(result)))
+    return 0
+
+
+def _bot_shell(args: argparse.Namespace, _settings: Settings) -> int:
+    from bots.console import shell
+
+    loaded = _load_bot(args)
+    if isinstance(loaded, int):
+        return loaded
+    brain, contact = loaded
+    if sys.stdin.isatty():
+        print(f"talking to {args.path}; /restart forgets, /quit leaves")
+    shell(brain, sys.stdin, sys.stdout, prompt=sys.stdin.isatty(), channel=args.channel,
+          contact=contact)
+    return 0
 
 
 def _with_services(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:

@@ -1,0 +1,1 @@
+"""Example bots: ``support`` (greeting, opening hours, order status, hand-off)."""
