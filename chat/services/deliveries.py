@@ -173,6 +173,7 @@ class Deliveries:
                 address=address,
                 content=dict(msg.content),
                 reply_to=reply_to,
+                options={"tag": msg.message_tag} if msg.message_tag else {},
             )
 
     async def record(self, entry: m.OutboxEntry, plan: Plan, outcome: Outcome) -> None:
