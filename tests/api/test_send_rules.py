@@ -20,7 +20,7 @@ from chat.db.types import utcnow
 from chat.domain.channels import REGISTRY
 from chat.domain.countries import DEFAULT_SEND_COUNTRIES
 from chat.settings import Settings
-from parley_client import AgentClient
+from parley_client import AckError, AgentClient
 from tests import conftest
 from tests.api.test_channels import VALID
 from tests.api.test_inbound import WA_SECRET, callback, post
@@ -344,10 +344,12 @@ async def test_an_agent_on_the_socket_gets_the_same_refusal_as_an_ack_error(
         assert ack["ok"] is False
         assert ack["error"]["code"] == "template_required"
         assert await rows(services) == before
-        ack = await inbox.request(
-            "message", {"conversation_id": conv, "client_message_id": "a2", "content": TEMPLATE}
-        )
-        assert ack["ok"] is True, ack
+        with pytest.raises(AckError) as refused:
+            await inbox.send(conv, TEMPLATE, message_tag="HUMAN_AGENT")
+        assert refused.value.code == "message_tag_not_supported"
+        assert await rows(services) == before
+        sent = await inbox.send(conv, TEMPLATE)
+        assert sent["content"]["name"] == "order_shipped" and sent["segments"] is None
     finally:
         await inbox.close()
 
