@@ -5,8 +5,8 @@ Graph API, and the whole path through the real app on both databases."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
