@@ -61,6 +61,7 @@ def store_rules(registry: Registry) -> StoreRules:
         sendable=registry.sendable.__contains__,
         contact_fields=contact_fields,
         socket_delivered=registry.socket_types.__contains__,
+        capabilities=lambda channel_type: registry.spec(channel_type).capabilities,
     )
 
 

@@ -54,15 +54,19 @@ class AgentClient(Connection):
         *,
         private: bool = False,
         client_message_id: str | None = None,
+        message_tag: str | None = None,
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        """Replies in a conversation (``private`` makes it a note only agents see)."""
-        data = {
+        """Replies in a conversation (``private`` makes it a note only agents see;
+        ``message_tag``, on Messenger, lets a reply out after the 24-hour window)."""
+        data: dict[str, Any] = {
             "conversation_id": conversation_id,
             "client_message_id": client_message_id or new_client_message_id(),
             "content": text(content) if isinstance(content, str) else content,
             "private": private,
         }
+        if message_tag is not None:
+            data["message_tag"] = message_tag
         ack = await self.call_retrying("message", data, timeout)
         message: dict[str, Any] = ack["message"]
         return message

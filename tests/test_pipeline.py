@@ -87,8 +87,10 @@ async def test_a_permanent_provider_error_fails_the_reply_with_the_providers_rea
 ) -> None:
     config = {**VALID["whatsapp"], "api_base_url": provider.url}
     wa = (await api.post("/v1/channels", json={"type": "whatsapp", "name": "WA", "config": config})).json()["id"]
+    # The business writes first, so outside the customer-service window: a template.
+    template = {"type": "template", "name": "order_update", "language": "en"}
     sent = await api.post("/v1/messages", json={
-        "channel": "whatsapp", "to": {"address": "+14155550123"}, "content": {"type": "text", "text": "x"},
+        "channel": "whatsapp", "to": {"address": "+14155550123"}, "content": template,
     })
     assert sent.status_code == 202, sent.text
     assert wa

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StrictBool
 from chat.api.common import PageQuery, Patch, Strict
 from chat.api.responses import ConversationOut, MessageOut
 from chat.api.routing import Ctx, Reply, Router
+from chat.domain.channels import MessageTagName
 from chat.domain.content import Content
 from chat.domain.enums import ConversationStatus, Direction
 from chat.services.conversations import NewMessage
@@ -59,6 +60,12 @@ class PostBody(Strict):
     author: Author | None = None
     private: StrictBool = False
     client_message_id: str | None = Field(default=None, min_length=1, max_length=200)
+    message_tag: MessageTagName | None = Field(
+        default=None,
+        description="a provider message tag (Messenger) for a free-form reply outside the "
+        "24-hour window: HUMAN_AGENT (up to 7 days), CONFIRMED_EVENT_UPDATE, "
+        "POST_PURCHASE_UPDATE, ACCOUNT_UPDATE",
+    )
 
 
 class MessagePreview(BaseModel):
@@ -189,6 +196,7 @@ async def post_to_conversation(ctx: Ctx) -> Any:
             author_id=author_id,
             private=body.private,
             client_message_id=body.client_message_id,
+            message_tag=body.message_tag,
         )
     )
     return Reply(posted.message, 201 if posted.created else 200)

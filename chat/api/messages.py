@@ -11,7 +11,7 @@ from chat.api.common import Strict
 from chat.api.responses import Attempt, MessageOut, StatusChange
 from chat.api.routing import Ctx, Reply, Router
 from chat.api.webhooks import check_target
-from chat.domain.channels import ChannelTypeName
+from chat.domain.channels import ChannelTypeName, MessageTagName
 from chat.domain.content import Content
 from chat.services.sending import Recipient, SendRequest
 
@@ -56,6 +56,12 @@ class SendBody(Strict):
     client_message_id: str | None = Field(default=None, min_length=1, max_length=200)
     callback_data: Any = None
     notify_url: AnyHttpUrl | None = None
+    message_tag: MessageTagName | None = Field(
+        default=None,
+        description="a provider message tag (Messenger: HUMAN_AGENT up to 7 days after the "
+        "customer's last message, the update tags at any time) for a free-form message "
+        "outside the 24-hour window; 422 message_tag_not_supported on other channel types",
+    )
 
     @field_validator("send_at", mode="before")
     @classmethod
@@ -121,6 +127,7 @@ async def send_message(ctx: Ctx) -> Any:
         client_message_id=body.client_message_id,
         callback_data=body.callback_data,
         notify_url=str(body.notify_url) if body.notify_url else None,
+        message_tag=body.message_tag,
         author_type="agent" if ctx.principal and ctx.principal.agent_id else "system",
         author_id=ctx.principal.agent_id if ctx.principal else None,
     )

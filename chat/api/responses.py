@@ -42,6 +42,14 @@ class MessageOut(BaseModel):
     client_message_id: str | None
     correlation_id: str | None
     callback_data: Any = None
+    segments: int | None = Field(
+        default=None,
+        description="SMS parts the text takes on an sms channel (GSM-7: 160, or 153 per part "
+        "when longer; UCS-2: 70, or 67 per part); null on other channels and for non-text content",
+    )
+    message_tag: str | None = Field(
+        default=None, description="the provider message tag it was sent with (Messenger), or null"
+    )
     send_at: str | None
     created_at: str
 

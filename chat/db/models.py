@@ -50,6 +50,9 @@ class Workspace(Base):
     widget_key: Mapped[str] = mapped_column(String(80), unique=True)
     identity_secret: Mapped[str] = mapped_column(String(120))
     webhook_secret: Mapped[str] = mapped_column(String(120))
+    # Where SMS and voice may go (ISO 3166-1 alpha-2 codes); None: the default list
+    # (chat.domain.countries.DEFAULT_SEND_COUNTRIES).
+    send_countries: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -157,6 +160,8 @@ class Conversation(Base):
     assignee_id: Mapped[str | None] = mapped_column(String(40), default=None)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_message_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The customer's latest inbound message: the customer-service window counts from it.
+    last_inbound_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -184,6 +189,10 @@ class Message(Base):
     callback_data: Mapped[Any] = mapped_column(JSON, nullable=True, default=None)
     notify_url: Mapped[str | None] = mapped_column(String(2000), default=None)
     send_at: Mapped[datetime | None] = mapped_column(default=None)
+    # SMS parts the text takes, on channel types billed by the part; None elsewhere.
+    segments: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
+    # A provider's message tag (Messenger's HUMAN_AGENT ...), handed to the connector.
+    message_tag: Mapped[str | None] = mapped_column(String(40), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

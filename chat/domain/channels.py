@@ -5,7 +5,7 @@
 | ``type`` | the contract's name (``sms``, ``whatsapp`` ...) |
 | ``config`` | the pydantic model of a channel's ``config`` (chat.domain.channel_config) |
 | ``address`` | how addresses are normalised (``spec.normalise``) and which profile field a new contact's address fills (E.164 ``phone`` for sms, voice and whatsapp) |
-| ``capabilities`` | what the channel can carry (text, media, buttons, templates, read receipts, reactions, a customer-service window, max text length) |
+| ``capabilities`` | what the channel can carry (text, media, buttons, templates, read receipts, reactions, max text length) and the send-time rules it is under (a customer-service window and the message tags that pass it, a country allow-list, SMS segments) |
 | ``socket`` | customers are reached through the socket fan-out (``inapp``) |
 | ``push`` | addresses are device tokens or browser subscriptions an app registers (``register_push``) |
 | ``connector`` | the class in ``connectors/`` that talks to the provider; None until one exists |
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Final
 
@@ -54,7 +54,14 @@ class Capabilities:
     # Hours after the customer's last message in which a free-form reply may go out
     # (outside it, only a template); None when the channel has no such rule.
     window_hours: int | None = None
+    # Messenger's message tags: a tag lets a free-form message out after the window,
+    # for as many hours after the customer's last message (None: with no limit).
+    message_tags: Mapping[str, int | None] = field(default_factory=lambda: MappingProxyType({}))
     max_text_length: int | None = None
+    # Sends go only to the countries of the workspace's allow-list (chat.domain.countries).
+    country_restricted: bool = False
+    # Texts are billed in SMS parts: the write path stores each message's segment count.
+    sms_segments: bool = False
 
 
 ConfigModel = type[cc.ChannelConfig]
@@ -141,7 +148,9 @@ REGISTRY: Final = Registry(
             "sms",
             cc.SmsConfig,
             a.PHONE,
-            Capabilities(media=True, max_text_length=1600),
+            Capabilities(
+                media=True, max_text_length=1600, country_restricted=True, sms_segments=True
+            ),
             connector=TwilioSms,
         ),
         # The text is spoken in a call; buttons become "press 1 for ...". The TwiML
@@ -150,7 +159,7 @@ REGISTRY: Final = Registry(
             "voice",
             cc.VoiceConfig,
             a.PHONE,
-            Capabilities(max_text_length=3500),
+            Capabilities(max_text_length=3500, country_restricted=True),
             connector=TwilioVoice,
         ),
         ChannelSpec(
@@ -178,6 +187,16 @@ REGISTRY: Final = Registry(
                 read_receipts=True,
                 reactions=True,
                 window_hours=24,
+                message_tags=MappingProxyType(
+                    {
+                        # An agent's answer, up to 7 days after the customer wrote.
+                        "HUMAN_AGENT": 7 * 24,
+                        # Non-promotional updates the customer asked for: any time.
+                        "CONFIRMED_EVENT_UPDATE": None,
+                        "POST_PURCHASE_UPDATE": None,
+                        "ACCOUNT_UPDATE": None,
+                    }
+                ),
                 max_text_length=2000,
             ),
             connector=MessengerConnector,
@@ -220,12 +239,26 @@ REGISTRY: Final = Registry(
 )
 
 TYPES: Final = REGISTRY.types
+MESSAGE_TAGS: Final = tuple(sorted({tag for s in REGISTRY for tag in s.capabilities.message_tags}))
 SOCKET_TYPES: Final = REGISTRY.socket_types
 
 
 def _known(channel_type: str) -> str:
     REGISTRY.spec(channel_type)
     return channel_type
+
+
+def _known_tag(tag: str) -> str:
+    if tag not in MESSAGE_TAGS:
+        raise ValueError(f"unknown message tag {tag!r}; one of {', '.join(MESSAGE_TAGS)}")
+    return tag
+
+
+# A request field naming a message tag: one some channel type takes (whether the
+# message's channel takes it is the write path's rule).
+MessageTagName = Annotated[
+    str, AfterValidator(_known_tag), WithJsonSchema({"type": "string", "enum": list(MESSAGE_TAGS)})
+]
 
 
 # A request field naming a channel type: validated against the registry, and shown in

@@ -98,6 +98,7 @@ class AgentNamespace(GuardedNamespace):
                 client_message_id=p.client_message_id,
                 private=p.private,
                 origin=peer.sid,
+                message_tag=p.message_tag,
             )
         )
         return ok(

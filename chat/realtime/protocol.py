@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from chat.domain.channels import REGISTRY
+from chat.domain.channels import REGISTRY, MessageTagName
 from chat.domain.content import Content
 from chat.domain.enums import ConversationStatus
 from chat.domain.text import NUL_MESSAGE, nul_at
@@ -112,6 +112,8 @@ class AgentMessage(Payload):
     client_message_id: StrictStr = ClientMessageId
     content: Content
     private: StrictBool = False
+    # Messenger's message tags let a reply out after the 24-hour window.
+    message_tag: MessageTagName | None = None
 
 
 class Assignee(Payload):

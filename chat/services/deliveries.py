@@ -178,6 +178,7 @@ class Deliveries:
                 content=dict(msg.content),
                 reply_to=reply_to,
                 locale=locale,
+                options={"tag": msg.message_tag} if msg.message_tag else {},
             )
 
     async def record(self, entry: m.OutboxEntry, plan: Plan, outcome: Outcome) -> None:

@@ -9,7 +9,11 @@ the caller's transaction: the group commit's, or an all-or-nothing batch's. In o
 3. ``{{placeholders}}`` are filled from each contact's profile;
 4. conversations are found or opened (one open conversation per contact and channel:
    a partial unique index says so, so concurrent first messages cannot open two);
-5. the rules (``StoreRules``) may refuse an item: a channel nothing can deliver on;
+5. the rules (``StoreRules``) may refuse an item: a channel nothing can deliver on, a
+   country not on the workspace's list (SMS, voice), a message tag the channel does not
+   take, a free-form message outside the customer-service window (``chat.domain.send_rules``).
+   A refused item leaves nothing behind: a contact or conversation created for it
+   alone is removed again in the same transaction;
 6. seqs are handed out from the locked conversation rows, and messages, their first
    status, and their outbox work (webhooks, delivery, release at ``send_at``, and every
    registered trigger such as a bot turn) are inserted with one statement per table.
@@ -33,9 +37,13 @@ from chat.bus import DomainEvent
 from chat.db import models as m
 from chat.db.dialect import insert_or
 from chat.db.types import utcnow
+from chat.domain import send_rules
+from chat.domain.channels import Capabilities
+from chat.domain.countries import DEFAULT_SEND_COUNTRIES
 from chat.domain.enums import ConversationStatus, Direction, MessageStatus
 from chat.domain.errors import Conflict, NotFound, ParleyError, Unprocessable
 from chat.domain.ids import new_id
+from chat.domain.sms import segment_count
 from chat.services import outbox, templating, work
 from chat.services.rows import MessageValues, StatusRow, WorkRow
 from chat.services.statuses import INSERT_STATUSES, Row, status_payload, status_row
@@ -67,6 +75,9 @@ class NewMessage:
     send_at: datetime | None = None
     private: bool = False
     origin: str | None = None  # e.g. the socket id that sent it
+    # A provider's message tag (Messenger's HUMAN_AGENT ...), checked against the
+    # channel type's capabilities and handed to its connector.
+    message_tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,17 +114,25 @@ class StoreRules:
     # those are ``sent`` at once; others are ``queued`` for their connector.
     socket_delivered: Callable[[str], bool] = lambda t: t == "inapp"
     triggers: Sequence[Trigger] = ()
+    # What a channel type can carry and the send-time rules it is under (the window,
+    # message tags, the country allow-list, SMS segments): the registry's capabilities.
+    capabilities: Callable[[str], Capabilities] = lambda _type: Capabilities()
 
 
 Result = Posted | ParleyError
 
 
 class RecipientError(Unprocessable):
-    """One recipient of a send cannot be sent to; a batch reports all of them at once."""
+    """One recipient of a send cannot be sent to; a batch reports all of them at once
+    (``invalid_recipients``, each with its ``detail``)."""
 
-    def __init__(self, message: str, detail: dict[str, Any]) -> None:
-        super().__init__(message, code="invalid_recipients", details=[{"recipient": 0, **detail}])
+    def __init__(self, message: str, detail: dict[str, Any], code: str = "invalid_recipients") -> None:
+        super().__init__(message, code=code, details=[{"recipient": 0, **detail}])
         self.detail = detail
+
+
+def refused(refusal: send_rules.Refusal) -> RecipientError:
+    return RecipientError(refusal.message, refusal.detail, refusal.code)
 
 
 _conversations = cast(Table, m.Conversation.__table__)
@@ -121,6 +140,7 @@ _messages = cast(Table, m.Message.__table__)
 _contacts = cast(Table, m.Contact.__table__)
 _identities = cast(Table, m.ContactIdentity.__table__)
 _channels = cast(Table, m.Channel.__table__)
+_workspaces = cast(Table, m.Workspace.__table__)
 _OPEN = _conversations.c.status != ConversationStatus.RESOLVED.value
 _OPEN_INDEX = text("status <> 'resolved'")  # the partial index's own WHERE, as written
 
@@ -160,6 +180,19 @@ _OPEN_CONVERSATIONS = select(_conversations.c.id, _conversations.c.contact_id, _
     _conversations.c.channel_id.in_(bindparam("b_channels", expanding=True)),
     _OPEN,
 )
+# The address a delivery uses when the sender named none: the contact's newest identity
+# of the channel type (chat.services.deliveries.newest_address, for many at once).
+_NEWEST_ADDRESSES = (
+    select(_identities.c.contact_id, _identities.c.channel_type, _identities.c.address)
+    .where(
+        _identities.c.contact_id.in_(bindparam("b_contacts", expanding=True)),
+        _identities.c.channel_type.in_(bindparam("b_types", expanding=True)),
+    )
+    .order_by(_identities.c.created_at.desc(), _identities.c.id.desc())
+)
+_SEND_COUNTRIES = select(_workspaces.c.id, _workspaces.c.send_countries).where(
+    _workspaces.c.id.in_(bindparam("b_ids", expanding=True))
+)
 _INSERT_MESSAGES = insert(_messages)
 _INSERT_CONTACTS = insert(_contacts)
 _INSERT_IDENTITIES = insert(_identities)
@@ -170,6 +203,7 @@ _ADVANCE = (
         last_seq=bindparam("b_seq"),
         status=bindparam("b_status"),
         last_message_at=bindparam("b_now"),
+        last_inbound_at=bindparam("b_inbound"),
         updated_at=bindparam("b_now"),
     )
 )
@@ -197,6 +231,7 @@ class _Store:
         self.channels: dict[str, Row] = {}
         self.contacts: dict[str, Row] = {}
         self.opened: set[str] = set()
+        self.new_contacts: set[str] = set()  # created in this run for addresses
 
     def open_items(self) -> list[int]:
         return [i for i, r in enumerate(self.results) if r is None]
@@ -210,7 +245,8 @@ class _Store:
         await self._recipients()
         await self._contacts()
         await self._conversations()
-        self._rules()
+        await self._rules()
+        await self._forget_refused()
         fresh = self.open_items()
         if fresh:
             await self._write(fresh)
@@ -320,6 +356,7 @@ class _Store:
                     "channel_type": ctype, "address": address, "created_at": self.now,
                 })
                 found[address] = contact_id
+                self.new_contacts.add(contact_id)
             if new_contacts:
                 # A concurrent first message to the same address makes one of the two
                 # transactions fail on the identity's unique index; it is retried and
@@ -452,15 +489,80 @@ class _Store:
                 self.items[i] = replace(it, conversation_id=other)
 
     # 5. Rules that may refuse an item before anything of it is written.
-    def _rules(self) -> None:
+    async def _rules(self) -> None:
+        restricted: list[int] = []
         for i in self.open_items():
             it = self.items[i]
-            ctype = self.convs[cast(str, it.conversation_id)].channel_type
-            if it.direction is Direction.OUTBOUND and not it.private and not self.rules.sendable(ctype):
+            if it.direction is not Direction.OUTBOUND or it.private:
+                continue  # customers' messages and private notes never leave
+            conv = self.convs[cast(str, it.conversation_id)]
+            ctype = conv.channel_type
+            if not self.rules.sendable(ctype):
                 self.fail(i, Unprocessable(
                     f"sending on '{ctype}' is not available yet (no connector for this channel type)",
                     code="channel_not_supported",
                 ))
+                continue
+            caps = self.rules.capabilities(ctype)
+            # A scheduled message must still be inside the window when it goes out.
+            at = max(self.now, it.send_at) if it.send_at else self.now
+            refusal = send_rules.tag_refusal(ctype, caps, it.message_tag) or send_rules.window_refusal(
+                ctype, caps, it.content, it.message_tag, conv.last_inbound_at, at
+            )
+            if refusal is not None:
+                self.fail(i, refused(refusal))
+            elif caps.country_restricted:
+                restricted.append(i)
+        if restricted:
+            await self._countries(restricted)
+
+    async def _countries(self, indexes: list[int]) -> None:
+        """SMS and voice go only to the countries on the workspace's list."""
+        convs = [self.convs[cast(str, self.items[i].conversation_id)] for i in indexes]
+        unnamed = [c for i, c in zip(indexes, convs, strict=True) if not self.items[i].address]
+        newest: dict[tuple[str, str], str] = {}
+        if unnamed:
+            rows = await self.conn.execute(_NEWEST_ADDRESSES, {
+                "b_contacts": list({c.contact_id for c in unnamed}),
+                "b_types": list({c.channel_type for c in unnamed}),
+            })
+            for r in rows:
+                newest.setdefault((r.contact_id, r.channel_type), r.address)  # newest first
+        lists = {
+            r.id: r.send_countries
+            for r in await self.conn.execute(
+                _SEND_COUNTRIES, {"b_ids": list({self.items[i].workspace_id for i in indexes})}
+            )
+        }
+        for i, conv in zip(indexes, convs, strict=True):
+            it = self.items[i]
+            address = it.address or newest.get((conv.contact_id, conv.channel_type))
+            if address is None:
+                continue  # no address at all: the delivery fails with no_address
+            chosen = lists.get(it.workspace_id)
+            allowed = DEFAULT_SEND_COUNTRIES if chosen is None else frozenset(chosen)
+            refusal = send_rules.country_refusal(address, allowed)
+            if refusal is not None:
+                self.fail(i, refused(refusal))
+
+    async def _forget_refused(self) -> None:
+        """A conversation opened or a contact created in this run for refused items alone
+        is deleted again (same transaction): a refusal stores nothing."""
+        if not (self.opened or self.new_contacts):
+            return
+        used_convs = {self.items[i].conversation_id for i in self.open_items()}
+        used_contacts = {self.convs[c].contact_id for c in used_convs if c in self.convs}
+        stale_convs = self.opened - used_convs
+        stale_contacts = self.new_contacts - used_contacts
+        if stale_convs:
+            ids = list(stale_convs)
+            await self.conn.execute(_conversations.delete().where(_conversations.c.id.in_(ids)))
+            self.opened -= stale_convs
+        if stale_contacts:
+            ids = list(stale_contacts)
+            await self.conn.execute(_identities.delete().where(_identities.c.contact_id.in_(ids)))
+            await self.conn.execute(_contacts.delete().where(_contacts.c.id.in_(ids)))
+            self.new_contacts -= stale_contacts
 
     # 6. Seqs, then one INSERT per table.
     async def _write(self, fresh: list[int]) -> None:
@@ -475,6 +577,8 @@ class _Store:
             if self.items[i].direction is Direction.INBOUND
             and self.convs[cast(str, self.items[i].conversation_id)].status == ConversationStatus.RESOLVED
         }
+        # The customer wrote: the customer-service window starts again.
+        heard = {cast(str, self.items[i].conversation_id) for i in live if self.items[i].direction is Direction.INBOUND}
         next_seq: dict[str, int] = {}
         moves: list[dict[str, Any]] = []
         for cid, count in counts.items():
@@ -482,9 +586,14 @@ class _Store:
             next_seq[cid] = conv.last_seq + 1
             conv.last_seq += count
             conv.last_message_at = conv.updated_at = self.now
+            if cid in heard:
+                conv.last_inbound_at = self.now
             if cid in reopen:
                 conv.status = ConversationStatus.OPEN.value
-            moves.append({"b_id": cid, "b_seq": conv.last_seq, "b_status": conv.status, "b_now": self.now})
+            moves.append({
+                "b_id": cid, "b_seq": conv.last_seq, "b_status": conv.status, "b_now": self.now,
+                "b_inbound": conv.last_inbound_at,
+            })
         if moves:
             await self.conn.execute(_ADVANCE, moves)
 
@@ -517,7 +626,9 @@ class _Store:
                 status = live_status(it, conv.channel_type, self.rules)
             else:
                 seq, status = None, MessageStatus.SCHEDULED
-            values = message_values(it, conv.id, seq, status, self.now)
+            values = message_values(
+                it, conv.id, seq, status, self.now, _segments(it, self.rules.capabilities(conv.channel_type))
+            )
             messages.append(dict(values))
             row = Row(**values)
             statuses.append(status_row(row.id, status, None, self.now))
@@ -608,14 +719,27 @@ async def release_scheduled(
     now = utcnow()
     new = Row(**found._mapping)
     new.direction = Direction(found.direction)
+    # The window may have closed since the message was scheduled (or the customer may
+    # have written since): it is checked again now.
+    window = None if new.private else send_rules.window_refusal(
+        conv.channel_type, rules.capabilities(conv.channel_type), new.content, new.message_tag,
+        conv.last_inbound_at, now,
+    )
+    detail: Any = None
     if not new.private and not rules.sendable(conv.channel_type):
         status = MessageStatus.FAILED
-        detail: Any = {"code": "channel_not_supported", "message": f"no connector for '{conv.channel_type}'"}
+        detail = {"code": "channel_not_supported", "message": f"no connector for '{conv.channel_type}'"}
+    elif window is not None:
+        status = MessageStatus.FAILED
+        detail = {"code": window.code, "message": window.message}
     else:
-        status, detail = live_status(new, conv.channel_type, rules), None
+        status = live_status(new, conv.channel_type, rules)
     conv.last_seq += 1
     conv.last_message_at = conv.updated_at = now
-    await conn.execute(_ADVANCE, {"b_id": conv.id, "b_seq": conv.last_seq, "b_status": conv.status, "b_now": now})
+    await conn.execute(_ADVANCE, {
+        "b_id": conv.id, "b_seq": conv.last_seq, "b_status": conv.status, "b_now": now,
+        "b_inbound": conv.last_inbound_at,
+    })
     await conn.execute(
         update(_messages)
         .where(and_(_messages.c.id == message_id, _messages.c.status == MessageStatus.SCHEDULED.value))
@@ -638,7 +762,8 @@ async def release_scheduled(
 
 
 def message_values(
-    new: Any, conversation_id: str, seq: int | None, status: MessageStatus, now: datetime
+    new: Any, conversation_id: str, seq: int | None, status: MessageStatus, now: datetime,
+    segments: int | None = None,
 ) -> MessageValues:
     """The columns of a new message row."""
     return {
@@ -657,9 +782,18 @@ def message_values(
         "callback_data": new.callback_data,
         "notify_url": new.notify_url,
         "send_at": new.send_at,
+        "segments": segments,
+        "message_tag": new.message_tag,
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _segments(new: NewMessage, caps: Capabilities) -> int | None:
+    """The SMS parts of a text message on a channel type billed by the part."""
+    if caps.sms_segments and new.content.get("type") == "text":
+        return segment_count(str(new.content.get("text", "")))
+    return None
 
 
 def same_author(old: Any, new: Any) -> bool:

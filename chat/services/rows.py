@@ -52,5 +52,7 @@ class MessageValues(TypedDict):
     callback_data: Any
     notify_url: str | None
     send_at: datetime | None
+    segments: int | None
+    message_tag: str | None
     created_at: datetime
     updated_at: datetime

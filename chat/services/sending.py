@@ -32,6 +32,7 @@ class SendRequest:
     author_type: str = AuthorType.SYSTEM.value
     author_id: str | None = None
     channel_id: str | None = None  # a specific channel of that type
+    message_tag: str | None = None  # a provider message tag (Messenger)
 
 
 class Sender:
@@ -87,6 +88,7 @@ class Sender:
                     callback_data=req.callback_data,
                     notify_url=req.notify_url,
                     send_at=req.send_at,
+                    message_tag=req.message_tag,
                 )
             )
         if problems:

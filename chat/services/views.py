@@ -60,6 +60,8 @@ class MessageView(ContactMessageView):
 
     correlation_id: str | None
     callback_data: Any
+    segments: int | None  # SMS parts of the text (sms channels); None elsewhere
+    message_tag: str | None  # the provider message tag it went out with (Messenger)
 
 
 class StatusEventView(TypedDict):
@@ -263,6 +265,8 @@ def message_view(msg: MessageRow) -> MessageView:
         "client_message_id": msg.client_message_id,
         "correlation_id": msg.correlation_id,
         "callback_data": msg.callback_data,
+        "segments": msg.segments,
+        "message_tag": msg.message_tag,
         "send_at": iso(msg.send_at),
         "created_at": iso(msg.created_at),
     }

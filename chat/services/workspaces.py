@@ -11,6 +11,7 @@ from chat.db import models as m
 from chat.db.engine import Database
 from chat.db.types import utcnow
 from chat.domain.channels import INAPP
+from chat.domain.countries import DEFAULT_SEND_COUNTRIES
 from chat.domain.errors import NotFound, Unprocessable
 from chat.domain.ids import new_id, new_secret
 from chat.security import hash_api_key
@@ -43,6 +44,22 @@ class ApiKeyRotation(TypedDict):
     workspace_id: str
     api_key: str  # shown this once
     old_keys_stop_at: str
+
+
+Codes = list[str]
+
+
+class SendCountries(TypedDict):
+    """Where the workspace's SMS and voice may go (ISO 3166-1 alpha-2 codes, sorted)."""
+
+    countries: list[str]
+    default: bool  # the workspace has no list of its own
+
+
+def _send_countries(chosen: list[str] | None) -> SendCountries:
+    if chosen is None:
+        return {"countries": sorted(DEFAULT_SEND_COUNTRIES), "default": True}
+    return {"countries": sorted(chosen), "default": False}
 
 
 Secret = Literal["widget_key", "identity_secret", "webhook_secret"]
@@ -133,6 +150,22 @@ class Workspaces:
                 }
                 for ws in rows
             ]
+
+    async def send_countries(self, workspace_id: str) -> SendCountries:
+        ws = await self.get(workspace_id)
+        if ws is None:
+            raise NotFound("workspace not found")
+        return _send_countries(ws.send_countries)
+
+    async def set_send_countries(self, workspace_id: str, countries: Codes | None) -> SendCountries:
+        """The workspace's own list of countries for SMS and voice (validated codes);
+        None goes back to the default list."""
+        async with self.db.write() as session:
+            ws = await session.get(m.Workspace, workspace_id)
+            if ws is None:
+                raise NotFound("workspace not found")
+            ws.send_countries = countries
+        return _send_countries(countries)
 
     async def rotate_api_key(self, workspace_id: str, grace_seconds: int = 0) -> ApiKeyRotation:
         """A new API key; the workspace's other keys stop working after ``grace_seconds``

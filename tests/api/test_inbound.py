@@ -258,7 +258,8 @@ async def test_a_type_is_sendable_once_the_registry_gives_it_a_connector(
         json={
             "channel": "whatsapp",
             "to": {"address": "+14155550100"},
-            "content": {"type": "text", "text": "hi"},
+            # A first message is outside the customer-service window: a template.
+            "content": {"type": "template", "name": "hello_world", "language": "en_US"},
         },
     )
     assert r.status_code == 202, r.text

@@ -227,6 +227,7 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
     ("post", "/v1/channels"): {"type": "inapp", "name": "Site"},
     ("patch", "/v1/channels/{channel_id}"): {"name": "Site"},
     ("post", "/v1/webhooks"): {"url": "https://example.com/hook"},
+    ("put", "/v1/workspace/countries"): {"countries": ["US", "GB"]},
 }
 
 

@@ -4,9 +4,14 @@ conversation, read it, reply as an agent, and run the worker until a message set
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import update
+
+from chat.db import models as m
+from chat.db.types import utcnow
 
 
 async def only_conversation(api: httpx.AsyncClient, channel_id: str) -> dict[str, Any]:
@@ -54,3 +59,13 @@ async def until_status(
             if msg["status"] == status or (status is None and msg["status"] != "queued"):
                 return msg
             await asyncio.sleep(0.02)
+
+
+async def customer_wrote(runtime: Any, conversation_id: str, ago: timedelta) -> None:
+    """Set the conversation's customer-service clock: the customer's last message was ``ago``."""
+    async with runtime.services.db.write() as session:
+        await session.execute(
+            update(m.Conversation)
+            .where(m.Conversation.id == conversation_id)
+            .values(last_inbound_at=utcnow() - ago)
+        )

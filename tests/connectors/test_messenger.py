@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from connectors.base import (
 from connectors.errors import GiveUp, RetryLater
 from connectors.messenger import MessengerConnector
 from tests import conftest
-from tests.connectors.e2e import agent_reply, only_conversation, until_status
+from tests.connectors.e2e import agent_reply, customer_wrote, only_conversation, until_status
 from tests.connectors.e2e import messages_on as messages_of
 from tests.fakes.messenger_api import HANG, Accept, Fail, FakeMessengerApi
 
@@ -612,6 +612,31 @@ async def test_outside_the_window_the_message_fails_with_metas_code(
     assert (detail["code"], detail["status_code"]) == ("10", 400)
     assert "outside of allowed window" in detail["message"]
     assert len(graph_api.requests) == 1
+
+
+async def test_after_the_window_a_reply_needs_a_tag_and_the_tag_reaches_the_send_api(
+    client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    runtime: Any,
+    graph_api: FakeMessengerApi,
+    channel: str,
+) -> None:
+    assert (await callback(client, channel, "messenger.inbound_text.json")).status_code == 200
+    conv = await only_conversation(api, channel)
+    await customer_wrote(runtime, conv["id"], timedelta(days=2))
+    text = {"type": "text", "text": "Sorry for the wait - an agent has looked into your refund and it was approved."}
+    url = f"/v1/conversations/{conv['id']}/messages"
+    r = await api.post(url, json={"content": text})
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "template_required"
+    assert len(await messages_of(api, channel)) == 1
+
+    r = await api.post(url, json={"content": text, "message_tag": "HUMAN_AGENT"})
+    assert r.status_code == 201, r.text
+    msg = await settle(runtime, api, r.json()["id"])
+    assert msg["status"] == "sent" and msg["message_tag"] == "HUMAN_AGENT"
+    [sent] = graph_api.accepted
+    assert sent.body == request_fixture("messenger.send_tagged.request.json")
 
 
 async def test_a_reaction_to_a_sent_reply_is_answered_and_stored_as_no_message(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from connectors.base import (
 from connectors.errors import GiveUp, RetryLater
 from connectors.whatsapp import WhatsAppCloud
 from tests import conftest
-from tests.connectors.e2e import agent_reply, only_conversation, until_status
+from tests.connectors.e2e import agent_reply, customer_wrote, only_conversation, until_status
 from tests.connectors.e2e import messages_on as messages_of
 from tests.fakes.whatsapp_api import HANG, Accept, Fail, FakeWhatsAppApi
 
@@ -711,9 +712,10 @@ async def test_server_errors_are_retried_until_the_api_accepts(
 async def test_a_permanent_error_fails_the_message_with_metas_code_and_reason(
     api: httpx.AsyncClient, runtime: Any, graph_api: FakeWhatsAppApi, channel: str
 ) -> None:
+    # A first message to a new number is outside the customer-service window: a template.
     r = await api.post("/v1/messages", json={
         "channel": "whatsapp", "to": {"address": "+16505551234"},
-        "content": {"type": "text", "text": "x"},
+        "content": {"type": "template", "name": "hello_world", "language": "en_US"},
     })  # fmt: skip
     assert r.status_code == 202, r.text
     graph_api.respond(Fail(400, 131026, "Message Undeliverable"))
@@ -723,6 +725,31 @@ async def test_a_permanent_error_fails_the_message_with_metas_code_and_reason(
     assert (detail["code"], detail["status_code"]) == ("131026", 400)
     assert "Message Undeliverable" in detail["message"]
     assert len(graph_api.requests) == 1
+
+
+async def test_after_24_hours_only_a_template_goes_out(
+    client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    runtime: Any,
+    graph_api: FakeWhatsAppApi,
+    channel: str,
+) -> None:
+    assert (await callback(client, channel, "whatsapp.inbound_text.json")).status_code == 200
+    conv = await only_conversation(api, channel)
+    await customer_wrote(runtime, conv["id"], timedelta(hours=25))
+    url = f"/v1/conversations/{conv['id']}/messages"
+    r = await api.post(url, json={"content": {"type": "text", "text": "still there?"}})
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "template_required"
+    assert len(await messages_of(api, channel)) == 1
+
+    template = {"type": "template", "name": "hello_world", "language": "en_US"}
+    r = await api.post(url, json={"content": template})
+    assert r.status_code == 201, r.text
+    msg = await settle(runtime, api, r.json()["id"])
+    assert msg["status"] == "sent"
+    [sent] = graph_api.requests
+    assert sent.body == request_fixture("whatsapp.send_template_hello_world.request.json")
 
 
 async def test_a_reaction_to_a_sent_reply_is_answered_and_stored_as_no_message(

@@ -1,0 +1,75 @@
+"""``/v1/workspace/countries``: where the workspace's SMS and voice may go.
+
+A workspace starts with the default list (``chat.domain.countries``); ``PUT`` replaces it
+with its own, ``DELETE`` goes back to the default. Every SMS or voice send to a number
+whose country is not on the list is refused with 422 ``country_not_allowed``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from chat.api.common import Strict
+from chat.api.routing import Ctx, Router
+from chat.domain.countries import KNOWN_COUNTRIES, country_list
+
+router = Router("workspace")
+
+
+def _country(code: str) -> str:
+    upper = code.strip().upper()
+    if upper not in KNOWN_COUNTRIES:
+        raise ValueError(
+            f"unknown country code {code!r}: use ISO 3166-1 alpha-2 codes such as US, GB, DE"
+        )
+    return upper
+
+
+CountryCode = Annotated[
+    str,
+    Field(min_length=2, max_length=2, examples=["US"]),
+    AfterValidator(_country),
+]
+
+
+class CountriesBody(Strict):
+    countries: list[CountryCode] = Field(
+        max_length=300,
+        description="ISO 3166-1 alpha-2 codes (any case); an empty list stops SMS and voice",
+    )
+
+
+class Countries(BaseModel):
+    countries: list[str] = Field(description="ISO 3166-1 alpha-2 codes, sorted")
+    default: bool = Field(description="true while the workspace uses the default list")
+
+
+@router.route(
+    "GET", "/v1/workspace/countries",
+    summary="The countries SMS and voice messages may be sent to", response=Countries,
+)
+async def get_countries(ctx: Ctx) -> Any:
+    return await ctx.services.workspaces.send_countries(ctx.workspace_id)
+
+
+@router.route(
+    "PUT", "/v1/workspace/countries",
+    summary="Replace the countries SMS and voice messages may be sent to",
+    access="admin", body=CountriesBody, response=Countries,
+)
+async def put_countries(ctx: Ctx) -> Any:
+    body: CountriesBody = ctx.body
+    return await ctx.services.workspaces.set_send_countries(
+        ctx.workspace_id, country_list(body.countries)
+    )
+
+
+@router.route(
+    "DELETE", "/v1/workspace/countries",
+    summary="Go back to the default countries for SMS and voice",
+    access="admin", response=Countries,
+)
+async def reset_countries(ctx: Ctx) -> Any:
+    return await ctx.services.workspaces.set_send_countries(ctx.workspace_id, None)
