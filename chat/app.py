@@ -23,6 +23,7 @@ from chat.metrics import CountResponses, Metrics
 from chat.realtime.server import Realtime
 from chat.services import outbox
 from chat.services.agents import Agents
+from chat.services.canned import CannedResponses
 from chat.services.channels import Channels
 from chat.services.contacts import Contacts
 from chat.services.container import Services
@@ -107,6 +108,7 @@ async def build_services(
         registry=registry,
         inbound=InboundWebhooks(db, conversations, registry, deliveries.apply_news, http),
         deliveries=deliveries,
+        canned=CannedResponses(db),
     )
 
 

@@ -35,10 +35,15 @@ class Assignee(Strict):
 
 
 class ConversationPatch(Patch):
-    nullable = frozenset({"assignee"})
+    nullable = frozenset({"assignee", "expected_assignee"})
 
     status: ConversationStatus | None = None
     assignee: Assignee | None = Field(default=None, description="null unassigns")
+    expected_assignee: Assignee | None = Field(
+        default=None,
+        description="the assignee you saw (null: nobody); given, the change happens only if "
+        "it is still the assignee, else 409 assignee_changed with the conversation as it is",
+    )
 
 
 class HistoryQuery(Strict):
@@ -132,7 +137,7 @@ def _agent(ctx: Ctx) -> str | None:
 
 @router.route(
     "PATCH", "/v1/conversations/{conversation_id}", summary="Change status or assignee",
-    body=ConversationPatch, response=ConversationOut,
+    body=ConversationPatch, response=ConversationOut, errors=(409,),
 )
 async def patch_conversation(ctx: Ctx) -> Any:
     body: ConversationPatch = ctx.body
@@ -143,6 +148,9 @@ async def patch_conversation(ctx: Ctx) -> Any:
         status=body.status.value if body.status else None,
         assignee=(body.assignee.model_dump() if body.assignee else None)
         if "assignee" in fields
+        else UNSET,
+        expected_assignee=(body.expected_assignee.model_dump() if body.expected_assignee else None)
+        if "expected_assignee" in fields
         else UNSET,
     )
 

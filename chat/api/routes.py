@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute
 
 from chat.api import (
     agents,
+    canned,
     channels,
     contacts,
     conversations,
@@ -23,6 +24,7 @@ ROUTERS: list[Router] = [
     contacts.router,
     events.router,
     agents.router,
+    canned.router,
     channels.router,
     webhooks.router,
     inbound.router,

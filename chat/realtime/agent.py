@@ -28,6 +28,7 @@ from chat.realtime.protocol import (
     ok,
 )
 from chat.services.conversations import NewMessage
+from chat.services.inbox import UNSET
 from chat.services.messages import Reader
 from chat.services.presence import AGENT, Person
 
@@ -137,6 +138,11 @@ class AgentNamespace(GuardedNamespace):
             peer.workspace_id,
             p.conversation_id,
             assignee=p.assignee.model_dump() if p.assignee else None,
+            expected_assignee=(
+                (p.expected_assignee.model_dump() if p.expected_assignee else None)
+                if "expected_assignee" in p.model_fields_set
+                else UNSET
+            ),
             origin=peer.sid,
         )
         return ok(conversation=view)

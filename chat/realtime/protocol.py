@@ -122,6 +122,8 @@ class Assignee(Payload):
 class Assign(Payload):
     conversation_id: StrictStr = Id
     assignee: Assignee | None  # required; null unassigns
+    # The assignee the agent saw (null: nobody). Given, the change is a compare-and-set.
+    expected_assignee: Assignee | None = None
 
 
 class SetStatus(Payload):

@@ -20,7 +20,7 @@ from chat.bus import Bus, DomainEvent
 from chat.db import models as m
 from chat.db.engine import Database
 from chat.domain.enums import ConversationStatus, Direction, MessageStatus
-from chat.domain.errors import NotFound, Unprocessable
+from chat.domain.errors import Conflict, NotFound, Unprocessable
 from chat.services import outbox
 from chat.services.paging import ActivityCursor
 from chat.services.views import (
@@ -135,11 +135,23 @@ class Inbox:
         *,
         status: str | None = None,
         assignee: dict[str, Any] | None = UNSET,
+        expected_assignee: dict[str, Any] | None = UNSET,
         origin: str | None = None,
     ) -> ConversationView:
-        """Change status and/or assignee (``None`` unassigns); publishes ``conversation.updated``."""
+        """Change status and/or assignee (``None`` unassigns); publishes ``conversation.updated``.
+
+        With ``expected_assignee`` (the assignee the caller saw, ``None`` for nobody) the
+        change is a compare-and-set: the row is locked, and when someone else assigned it
+        meanwhile nothing changes and 409 ``assignee_changed`` carries the conversation as
+        it is. Two agents taking one conversation at once: exactly one gets it."""
         async with self.db.write() as session:
-            conv = await owned(session, workspace_id, conversation_id)
+            conv = await owned(session, workspace_id, conversation_id, lock=True)
+            if expected_assignee is not UNSET and _holder(conv) != _party(expected_assignee):
+                raise Conflict(
+                    "someone else changed the assignee meanwhile",
+                    code="assignee_changed",
+                    details={"conversation": conversation_view(conv)},
+                )
             if status is not None:
                 conv.status = ConversationStatus(status).value
             if assignee is not UNSET:
@@ -248,8 +260,22 @@ async def _inbox_views(
     return views
 
 
-async def owned(session: AsyncSession, workspace_id: str, conversation_id: str) -> m.Conversation:
-    conv = await session.get(m.Conversation, conversation_id)
+def _holder(conv: m.Conversation) -> tuple[str, str] | None:
+    if conv.assignee_type is None or conv.assignee_id is None:
+        return None
+    return conv.assignee_type, conv.assignee_id
+
+
+def _party(assignee: dict[str, Any] | None) -> tuple[str, str] | None:
+    return None if assignee is None else (str(assignee.get("type")), str(assignee.get("id")))
+
+
+async def owned(
+    session: AsyncSession, workspace_id: str, conversation_id: str, *, lock: bool = False
+) -> m.Conversation:
+    """The conversation if it is the workspace's (else 404); ``lock`` holds its row until
+    the transaction ends (PostgreSQL; SQLite's writers are serialised anyway)."""
+    conv = await session.get(m.Conversation, conversation_id, with_for_update=lock or None)
     if conv is None or conv.workspace_id != workspace_id:
         raise NotFound("conversation not found")
     return conv
