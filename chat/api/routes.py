@@ -12,9 +12,11 @@ from chat.api import (
     conversations,
     events,
     inbound,
+    inbox_page,
     messages,
     system,
     webhooks,
+    workspace,
 )
 from chat.api.routing import Router
 
@@ -28,6 +30,8 @@ ROUTERS: list[Router] = [
     channels.router,
     webhooks.router,
     inbound.router,
+    workspace.router,
+    inbox_page.router,
 ]
 
 

@@ -39,7 +39,7 @@ UNSET: Any = object()
 @dataclass(frozen=True)
 class ConversationFilter:
     status: str | None = None
-    assignee: str | None = None  # an agent or bot id, "none", or "agent:<id>"/"bot:<id>"
+    assignee: str | None = None  # an id, "none", "agent:<id>"/"bot:<id>", or "agent:*"/"bot:*"
     channel: str | None = None  # a channel type or a channel id
     contact_id: str | None = None
 
@@ -191,7 +191,8 @@ def _filters(workspace_id: str, flt: ConversationFilter) -> list[ColumnElement[b
             where.append(m.Conversation.assignee_id.is_(None))
         else:
             kind, _, ident = flt.assignee.rpartition(":")
-            where.append(m.Conversation.assignee_id == ident)
+            if ident != "*" or not kind:  # "bot:*": held by any bot
+                where.append(m.Conversation.assignee_id == ident)
             if kind:
                 where.append(m.Conversation.assignee_type == kind)
     return where
