@@ -47,8 +47,8 @@ function AssignControl({ c }: { c: Conversation }) {
   }
   return (
     <label class="assign">
-      Assignee
-      <select value={current} onChange={(e) => change(e.currentTarget.value)}>
+      <span id="assign-label">Assign to</span>
+      <select aria-labelledby="assign-label" value={current} onChange={(e) => change(e.currentTarget.value)}>
         <option value="">Unassigned</option>
         {s.agents
           .filter((a) => a.active)
@@ -117,7 +117,7 @@ function Composer({ c }: { c: Conversation }) {
   return (
     <form class={`composer${note ? " note" : ""}`} onSubmit={submit}>
       <label for="reply" class="sr-only">
-        {note ? "Private note" : "Reply"}
+        Reply
       </label>
       {open && (
         <ul id="canned-options" role="listbox" aria-label="Canned responses" class="canned">

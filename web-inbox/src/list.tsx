@@ -4,15 +4,15 @@ import { loadList, open, setFilter, state, useStore, visible } from "./store";
 export function ConversationList() {
   const s = useStore();
   const f = s.filter;
-  const types = [...new Set(s.channels.map((c) => c.type))].sort();
+  const types = [...new Set([...s.channels.map((c) => c.type), ...[...s.convs.values()].map((c) => c.channel_type)])].sort();
   const list = visible();
   return (
     <nav class="list" aria-label="Conversations">
       <h2 class="sr-only">Conversations</h2>
       <div class="filters">
         <label>
-          Status
-          <select value={f.status} onChange={(e) => setFilter({ status: e.currentTarget.value })}>
+          <span id="filter-status-label">Status</span>
+          <select aria-labelledby="filter-status-label" value={f.status} onChange={(e) => setFilter({ status: e.currentTarget.value })}>
             <option value="">All</option>
             {STATUSES.map((st) => (
               <option value={st}>{label(st)}</option>
@@ -20,8 +20,8 @@ export function ConversationList() {
           </select>
         </label>
         <label>
-          Assignee
-          <select value={f.assignee} onChange={(e) => setFilter({ assignee: e.currentTarget.value })}>
+          <span id="filter-assignee-label">Assignee</span>
+          <select aria-labelledby="filter-assignee-label" value={f.assignee} onChange={(e) => setFilter({ assignee: e.currentTarget.value })}>
             <option value="">Anyone</option>
             <option value="me">Me</option>
             <option value="none">Unassigned</option>
@@ -29,8 +29,8 @@ export function ConversationList() {
           </select>
         </label>
         <label>
-          Channel
-          <select value={f.channel} onChange={(e) => setFilter({ channel: e.currentTarget.value })}>
+          <span id="filter-channel-label">Channel</span>
+          <select aria-labelledby="filter-channel-label" value={f.channel} onChange={(e) => setFilter({ channel: e.currentTarget.value })}>
             <option value="">All</option>
             {types.map((t) => (
               <option value={t}>{t}</option>
