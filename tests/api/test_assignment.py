@@ -63,3 +63,22 @@ async def test_patch_with_a_stale_expected_assignee_changes_nothing(
     assert r.json()["assignee"] == as_bob
     r = await api.patch(url, json={"assignee": None})
     assert r.json()["assignee"] is None
+
+
+async def test_the_list_filters_by_any_bot_or_any_agent(api: httpx.AsyncClient) -> None:
+    ann = await add_agent(api, email="ann@example.com")
+    by_bot = (await send(api, "user-1"))["conversation_id"]
+    by_ann = (await send(api, "user-2"))["conversation_id"]
+    nobody = (await send(api, "user-3"))["conversation_id"]
+    await api.patch(f"/v1/conversations/{by_bot}", json={"assignee": {"type": "bot", "id": "triage"}})
+    await api.patch(f"/v1/conversations/{by_ann}", json={"assignee": {"type": "agent", "id": ann["id"]}})
+
+    async def listed(assignee: str) -> list[str]:
+        r = await api.get("/v1/conversations", params={"assignee": assignee})
+        assert r.status_code == 200, r.text
+        return [c["id"] for c in r.json()["data"]]
+
+    assert await listed("bot:*") == [by_bot]
+    assert await listed("agent:*") == [by_ann]
+    assert await listed("none") == [nobody]
+    assert await listed("bot:triage") == [by_bot]
