@@ -1,5 +1,6 @@
 """``GET /v1/workspace``: the caller's workspace and its public widget key (for the inbox's
-widget snippet)."""
+widget snippet); ``GET /v1/workspace/agents``: who can be assigned, for every agent (the
+full agent list, ``GET /v1/agents``, is for admins)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,25 @@ async def current_workspace(ctx: Ctx) -> Any:
         "widget_key": ws.widget_key,
         "created_at": iso(ws.created_at),
     }
+
+
+class Teammate(BaseModel):
+    id: str
+    name: str
+    role: str
+
+
+class Teammates(BaseModel):
+    data: list[Teammate] = Field(description="the workspace's active agents, by name")
+
+
+@router.route(
+    "GET", "/v1/workspace/agents", summary="The workspace's active agents (for assigning)",
+    response=Teammates,
+)
+async def teammates(ctx: Ctx) -> Any:
+    """Every agent of the workspace may read this: ids, names and roles of the active
+    agents, no emails. Managing agents is ``/v1/agents`` (admins)."""
+    agents = await ctx.services.agents.list(ctx.workspace_id)
+    active = sorted((a for a in agents if a["active"]), key=lambda a: (a["name"].lower(), a["id"]))
+    return {"data": [{"id": a["id"], "name": a["name"], "role": a["role"]} for a in active]}

@@ -118,3 +118,4 @@ async def test_agents_read_them_and_only_admins_write_them(
     assert r.status_code == 204
     assert (await api.get("/v1/canned-responses")).json()["data"] == []
     assert_error(await api.delete(f"/v1/canned-responses/{hi['id']}"), 404, "not_found")
+

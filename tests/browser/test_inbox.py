@@ -251,10 +251,12 @@ async def test_two_agents_see_each_others_assignment_reply_and_typing_live(
     inbox: Inbox,
 ) -> None:
     await inbox.agent_account("ann@example.com", "Ann")
-    await inbox.agent_account("bob@example.com", "Bob")
+    await inbox.agent_account("bob@example.com", "Bob", AgentRole.AGENT)  # no admin rights
     ann = await inbox.login("ann@example.com", "Ann")
     bob = await inbox.login("bob@example.com", "Bob")
-    await expect(ann.page.get_by_label("Agents online")).to_contain_text("Bob")
+    await expect(bob.page.get_by_role("button", name="Admin")).to_have_count(0)
+    await expect(ann.page.get_by_label("Agents online")).to_contain_text("Ann, Bob")
+    await expect(bob.page.get_by_label("Agents online")).to_contain_text("Ann, Bob")
 
     customer = await inbox.customer("cust-2", "Carla")
     cid = (await customer.send("My parcel is damaged"))["conversation_id"]

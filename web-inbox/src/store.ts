@@ -499,7 +499,13 @@ document.addEventListener("visibilitychange", () => {
 export async function loadDirectory(): Promise<void> {
   const admin = state.session?.agent.role === "admin";
   const [agents, bots, channels, canned] = await Promise.all([
-    admin ? api.get<Page<Agent>>("/v1/agents").then((p) => p.data).catch(() => []) : Promise.resolve([]),
+    // Admins manage every agent; the others see the active ones, to assign to.
+    admin
+      ? api.get<Page<Agent>>("/v1/agents").then((p) => p.data).catch(() => [])
+      : api
+          .get<{ data: { id: string; name: string; role: string }[] }>("/v1/workspace/agents")
+          .then((p) => p.data.map((a) => ({ ...a, email: "", active: true, created_at: "" })))
+          .catch(() => []),
     // Bots come from GET /v1/bots where the server has them; none otherwise.
     api.get<{ data: Bot[] }>("/v1/bots").then((p) => p.data).catch(() => []),
     api.get<{ data: Channel[] }>("/v1/channels").then((p) => p.data).catch(() => []),
