@@ -381,6 +381,24 @@ async def test_status_changes_filters_and_contact_edits(inbox: Inbox) -> None:
     contact = (await live.http.get(f"/v1/contacts/{contact_id}")).json()
     assert (contact["name"], contact["attributes"]) == ("Alice Liddell", {"plan": "gold"})
     await expect(conversation(page, c1).locator(".name")).to_have_text("Alice Liddell")
+
+    # The whole history: the latest 50 first, earlier pages on demand.
+    c3 = (await (await inbox.customer("cust-c", "Chen")).send("Hello from Chen"))["conversation_id"]
+    for n in range(1, 61):
+        r = await live.http.post(
+            f"/v1/conversations/{c3}/messages",
+            json={"content": {"type": "text", "text": f"Update {n}"}, "author": {"type": "bot", "id": "news"}},
+        )
+        assert r.status_code == 201, r.text
+    await page.get_by_label("Channel").select_option("")
+    await conversation(page, c3).click()
+    messages = page.get_by_role("list", name="Messages")
+    await expect(messages.locator(".msg .text").last).to_have_text("Update 60")
+    await expect(messages.locator(".msg")).to_have_count(50)
+    await messages.get_by_role("button", name="Load earlier messages").click()
+    await expect(messages.locator(".msg")).to_have_count(61)
+    await expect(messages.locator(".msg .text").first).to_have_text("Hello from Chen")
+    await expect(messages.get_by_role("button", name="Load earlier messages")).to_have_count(0)
     inbox.watch.check()
 
 
