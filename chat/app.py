@@ -18,6 +18,7 @@ from chat.db.engine import Database
 from chat.domain.channels import REGISTRY, Registry
 from chat.listeners.deliver import Deliver
 from chat.listeners.scheduled import ReleaseScheduled
+from chat.listeners.unsnooze import Unsnooze
 from chat.listeners.webhook_delivery import WebhookDelivery
 from chat.metrics import CountResponses, Metrics
 from chat.realtime.server import Realtime
@@ -160,6 +161,7 @@ def _lifespan(
             ),
         )
         worker.register(outbox.RELEASE, ReleaseScheduled(services.conversations))
+        worker.register(outbox.UNSNOOZE, Unsnooze(services.inbox))
         services.bus.on_outbox_written(worker.wake)
         app.state.services = services
         app.state.metrics = Metrics(db)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import AwareDatetime, BaseModel, Field, StrictBool
 
 from chat.api.common import PageQuery, Patch, Strict
 from chat.api.responses import ConversationOut, MessageOut
@@ -39,6 +39,11 @@ class ConversationPatch(Patch):
 
     status: ConversationStatus | None = None
     assignee: Assignee | None = Field(default=None, description="null unassigns")
+    snoozed_until: AwareDatetime | None = Field(
+        default=None,
+        description="with status snoozed: when the conversation opens again (any later status "
+        "change cancels it)",
+    )
     expected_assignee: Assignee | None = Field(
         default=None,
         description="the assignee you saw (null: nobody); given, the change happens only if "
@@ -146,6 +151,7 @@ async def patch_conversation(ctx: Ctx) -> Any:
         ctx.workspace_id,
         ctx.path["conversation_id"],
         status=body.status.value if body.status else None,
+        snoozed_until=body.snoozed_until,
         assignee=(body.assignee.model_dump() if body.assignee else None)
         if "assignee" in fields
         else UNSET,

@@ -150,7 +150,8 @@ class AgentNamespace(GuardedNamespace):
     @handles("status", SetStatus)
     async def on_status(self, peer: AgentPeer, p: SetStatus) -> Ack:
         view = await self.holder.get().inbox.update(
-            peer.workspace_id, p.conversation_id, status=p.status.value, origin=peer.sid
+            peer.workspace_id, p.conversation_id, status=p.status.value,
+            snoozed_until=p.snoozed_until, origin=peer.sid,
         )
         return ok(conversation=view)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -129,6 +130,8 @@ class Assign(Payload):
 class SetStatus(Payload):
     conversation_id: StrictStr = Id
     status: ConversationStatus
+    # With status snoozed: when it opens again (ISO-8601 with a time zone).
+    snoozed_until: AwareDatetime | None = None
 
 
 class Empty(Payload):

@@ -14,11 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from chat.db import models as m
 from chat.domain.enums import AgentRole, Direction
 from chat.services.conversations import NewMessage
 from parley_client import AgentClient, ParleyClient, user_hmac
@@ -338,11 +341,17 @@ async def test_status_changes_filters_and_contact_edits(inbox: Inbox) -> None:
     await page.get_by_label("Status").select_option("")
     await expect(listed).to_have_count(3)
     await conversation(page, c2).click()
-    await page.get_by_role("button", name="Snooze").click()
+    await page.get_by_label("Snooze", exact=True).select_option("1h")
     await expect(page.locator(".status-tag")).to_have_text("Snoozed")
+    await expect(page.locator(".notice")).to_contain_text("Conversation snoozed until")
     await page.get_by_label("Status").select_option("snoozed")
     await expect(listed).to_have_count(1)
     await expect(conversation(page, c2)).to_be_visible()
+    async with live.services.db.read() as session:
+        wake = await session.scalar(select(m.OutboxEntry).where(m.OutboxEntry.ref_id == c2))
+    assert wake is not None and (wake.kind, wake.state) == ("unsnooze", "pending")
+    left = wake.due_at - datetime.now(UTC)
+    assert timedelta(minutes=58) < left <= timedelta(hours=1)
 
     # Assignee filters: me, unassigned, bots (a bot assignment arrives live).
     await page.get_by_role("button", name="Assign to me").click()

@@ -73,6 +73,48 @@ function AssignControl({ c }: { c: Conversation }) {
   );
 }
 
+const SNOOZES: [string, string][] = [
+  ["", "Snooze…"],
+  ["forever", "until reopened"],
+  ["1h", "for 1 hour"],
+  ["4h", "for 4 hours"],
+  ["tomorrow", "until tomorrow 9:00"],
+  ["week", "for a week"],
+];
+
+function snoozeUntil(choice: string): Date | undefined {
+  const now = new Date();
+  if (choice === "1h") return new Date(now.getTime() + 3600_000);
+  if (choice === "4h") return new Date(now.getTime() + 4 * 3600_000);
+  if (choice === "week") return new Date(now.getTime() + 7 * 24 * 3600_000);
+  if (choice === "tomorrow") {
+    const t = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1, 9);
+    return t;
+  }
+  return undefined;
+}
+
+function SnoozeControl({ id }: { id: string }) {
+  return (
+    <label class="assign">
+      <span id="snooze-label">Snooze</span>
+      <select
+        aria-labelledby="snooze-label"
+        value=""
+        onChange={(e) => {
+          const choice = e.currentTarget.value;
+          e.currentTarget.value = "";
+          if (choice) void setStatus(id, "snoozed", snoozeUntil(choice));
+        }}
+      >
+        {SNOOZES.map(([value, text]) => (
+          <option value={value}>{text}</option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 function Composer({ c }: { c: Conversation }) {
   const s = useStore();
   const [text, setText] = useState("");
@@ -213,11 +255,7 @@ export function ConversationView() {
                 Resolve
               </button>
             )}
-            {c.status !== "snoozed" && (
-              <button type="button" onClick={() => void setStatus(c.id, "snoozed")}>
-                Snooze
-              </button>
-            )}
+            {c.status !== "snoozed" && <SnoozeControl id={c.id} />}
             {c.status !== "pending" && (
               <button type="button" onClick={() => void setStatus(c.id, "pending")}>
                 Mark pending

@@ -361,11 +361,14 @@ export async function assign(id: string, assignee: Party | null): Promise<void> 
   } else notify(`Not assigned: ${ack.error?.message ?? "error"}`);
 }
 
-export async function setStatus(id: string, status: string): Promise<void> {
-  const ack = await request("status", { conversation_id: id, status });
+export async function setStatus(id: string, status: string, until?: Date): Promise<void> {
+  const payload: Record<string, unknown> = { conversation_id: id, status };
+  if (until) payload.snoozed_until = until.toISOString();
+  const ack = await request("status", payload);
   if (ack.ok) {
     upsert(ack.conversation as Conversation);
-    notify(`Conversation ${status === "open" ? "reopened" : status}`);
+    const when = until ? ` until ${until.toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}` : "";
+    notify(`Conversation ${status === "open" ? "reopened" : status}${when}`);
   } else notify(`Not changed: ${ack.error?.message ?? "error"}`);
 }
 
