@@ -432,10 +432,14 @@ async def test_an_admin_adds_an_agent_sets_the_widget_and_copies_its_snippet(inb
     )
     assert r.status_code == 200, r.text
     row = page.locator('tr[data-agent="carl@example.com"]')
+    await row.get_by_label("Role of Carl").select_option("admin")
+    await expect(page.locator(".notice")).to_have_text("Carl updated")
     await row.get_by_role("button", name="Deactivate Carl").click()
     await expect(row).to_contain_text("deactivated")
     agents = (await live.http.get("/v1/agents")).json()["data"]
-    assert [a["active"] for a in agents if a["email"] == "carl@example.com"] == [False]
+    assert [(a["role"], a["active"]) for a in agents if a["email"] == "carl@example.com"] == [
+        ("admin", False)
+    ]
 
     await page.get_by_label("Allowed origins (one per line)").fill("https://shop.example\nhttps://www.shop.example")
     await page.get_by_role("button", name="Save widget settings").click()
