@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chat.db import models as m
+from chat.domain.errors import NotFound
 from chat.services.inbox import Inbox
 
 
@@ -12,4 +13,7 @@ class Unsnooze:
 
     async def __call__(self, entry: m.OutboxEntry) -> None:
         # Nothing to do when it was reopened, resolved or deleted meanwhile.
-        await self.inbox.wake(entry.workspace_id, entry.payload["conversation_id"])
+        try:
+            await self.inbox.wake(entry.workspace_id, entry.payload["conversation_id"])
+        except NotFound:
+            return

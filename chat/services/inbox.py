@@ -183,7 +183,6 @@ class Inbox:
         await self.bus.publish([DomainEvent("conversation.updated", workspace_id, view, origin)])
         return view
 
-
     async def wake(self, workspace_id: str, conversation_id: str) -> bool:
         """A snooze's time is up: a conversation still snoozed opens again (and
         ``conversation.updated`` goes out); False when it was no longer snoozed."""
