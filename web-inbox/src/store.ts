@@ -394,7 +394,7 @@ export function partyName(p: Party): string {
 
 function preview(m: Message): void {
   const c = state.convs.get(m.conversation_id);
-  if (!c || m.seq === null) return;
+  if (!c || m.seq === null || (c.last_message && c.last_message.seq >= m.seq)) return;
   const text = typeof m.content.text === "string" ? m.content.text : null;
   c.last_message = {
     id: m.id, seq: m.seq, author_type: m.author.type, content_type: String(m.content.type ?? ""),
@@ -435,7 +435,10 @@ function connectSocket(token: string): void {
   });
   s.on("message", (data: { conversation_id: string; message: Message; conversation: Conversation }) => {
     const m = data.message;
-    const known = state.convs.has(data.conversation_id);
+    const before = state.convs.get(data.conversation_id);
+    const known = before !== undefined;
+    // A conversation fetched after this message was stored counts it already.
+    const counted = (before?.last_message?.seq ?? 0) >= (m.seq ?? 0);
     if (data.conversation) upsert(data.conversation);
     if (!known) void fetchConversation(data.conversation_id);
     const t = state.threads.get(m.conversation_id);
@@ -443,7 +446,7 @@ function connectSocket(token: string): void {
     preview(m);
     state.typing.delete(m.conversation_id);
     const c = state.convs.get(m.conversation_id);
-    if (c && m.direction === "inbound") {
+    if (c && m.direction === "inbound" && !counted) {
       if (state.selected === m.conversation_id && !document.hidden) markRead(m.conversation_id);
       else c.unread_count = (c.unread_count ?? 0) + 1;
     }
