@@ -15,8 +15,6 @@ import pytest
 
 from tests.conftest import REQUIRE
 
-pytestmark = pytest.mark.slow
-
 
 def _missing(reason: str) -> None:
     if REQUIRE:

@@ -57,6 +57,7 @@ class Watch:
 
     def attach(self, page: Any) -> None:
         page.on("request", lambda r: self.urls.append(r.url))
+        page.on("websocket", lambda ws: self.urls.append(ws.url))
         page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
 
@@ -71,6 +72,7 @@ class Watch:
         violations = [c for c in self.console if "Content Security Policy" in c]
         assert violations == []
         assert self.tokens, "no token was seen, so nothing was checked"
+        assert any("/socket.io/" in u for u in self.urls), "the socket's URLs were watched too"
         leaked = [u for u in self.urls for t in self.tokens if t in u]
         assert leaked == []
 
