@@ -18,11 +18,13 @@ from chat.db.engine import Database
 from chat.domain.channels import REGISTRY, Registry
 from chat.listeners.deliver import Deliver
 from chat.listeners.scheduled import ReleaseScheduled
+from chat.listeners.unsnooze import Unsnooze
 from chat.listeners.webhook_delivery import WebhookDelivery
 from chat.metrics import CountResponses, Metrics
 from chat.realtime.server import Realtime
 from chat.services import outbox
 from chat.services.agents import Agents
+from chat.services.canned import CannedResponses
 from chat.services.channels import Channels
 from chat.services.contacts import Contacts
 from chat.services.container import Services
@@ -112,6 +114,7 @@ async def build_services(
             db, conversations, registry, deliveries.apply_news, http, events=events
         ),
         deliveries=deliveries,
+        canned=CannedResponses(db),
     )
 
 
@@ -169,6 +172,7 @@ def _lifespan(
             ),
         )
         worker.register(outbox.RELEASE, ReleaseScheduled(services.conversations))
+        worker.register(outbox.UNSNOOZE, Unsnooze(services.inbox))
         services.bus.on_outbox_written(worker.wake)
         app.state.services = services
         app.state.metrics = Metrics(db)

@@ -80,6 +80,7 @@ async def _describe(services: Any, stored: dict[str, str], base_url: str, first:
         "",
         "Try:",
         f"  curl -s {base_url}/v1/conversations -H 'Authorization: Bearer {api_key}'",
+        f"  open {base_url}/inbox (the agent inbox; log in as {stored['email']} / {password})",
         f"  open {base_url}/ (links to the API reference at {base_url}/docs)",
         "",
     ]

@@ -84,7 +84,7 @@ def test_serve_demo_on_an_empty_database_answers_at_once(tmp_path: Path) -> None
         lines: list[str] = []
         assert proc.stdout is not None
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any("api_key" in ln for ln in lines):
+        while time.monotonic() < deadline and not any("the agent inbox" in ln for ln in lines):
             lines.append(proc.stdout.readline())
         api_key = next(ln.split()[-1] for ln in lines if "api_key" in ln)
         base = f"http://127.0.0.1:{port}"
@@ -104,6 +104,9 @@ def test_serve_demo_on_an_empty_database_answers_at_once(tmp_path: Path) -> None
         history = httpx.get(f"{base}/v1/conversations/{conv}/messages", headers=auth).json()
         assert history["data"][0]["content"]["text"] == "Welcome!"
         assert httpx.get(f"{base}/docs").status_code == 200
+        assert any(f"open {base}/inbox (the agent inbox; log in as demo@parley.local / " in ln for ln in lines)
+        inbox = httpx.get(f"{base}/inbox")
+        assert inbox.status_code == 200 and "/inbox/assets/inbox.js" in inbox.text
     finally:
         proc.terminate()
         proc.wait(timeout=20)

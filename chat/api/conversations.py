@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import AwareDatetime, BaseModel, Field, StrictBool
 
 from chat.api.common import PageQuery, Patch, Strict
 from chat.api.responses import ConversationOut, MessageOut
@@ -36,10 +36,20 @@ class Assignee(Strict):
 
 
 class ConversationPatch(Patch):
-    nullable = frozenset({"assignee"})
+    nullable = frozenset({"assignee", "expected_assignee"})
 
     status: ConversationStatus | None = None
     assignee: Assignee | None = Field(default=None, description="null unassigns")
+    snoozed_until: AwareDatetime | None = Field(
+        default=None,
+        description="with status snoozed: when the conversation opens again (any later status "
+        "change cancels it)",
+    )
+    expected_assignee: Assignee | None = Field(
+        default=None,
+        description="the assignee you saw (null: nobody); given, the change happens only if "
+        "it is still the assignee, else 409 assignee_changed with the conversation as it is",
+    )
 
 
 class HistoryQuery(Strict):
@@ -139,7 +149,7 @@ def _agent(ctx: Ctx) -> str | None:
 
 @router.route(
     "PATCH", "/v1/conversations/{conversation_id}", summary="Change status or assignee",
-    body=ConversationPatch, response=ConversationOut,
+    body=ConversationPatch, response=ConversationOut, errors=(409,),
 )
 async def patch_conversation(ctx: Ctx) -> Any:
     body: ConversationPatch = ctx.body
@@ -148,8 +158,12 @@ async def patch_conversation(ctx: Ctx) -> Any:
         ctx.workspace_id,
         ctx.path["conversation_id"],
         status=body.status.value if body.status else None,
+        snoozed_until=body.snoozed_until,
         assignee=(body.assignee.model_dump() if body.assignee else None)
         if "assignee" in fields
+        else UNSET,
+        expected_assignee=(body.expected_assignee.model_dump() if body.expected_assignee else None)
+        if "expected_assignee" in fields
         else UNSET,
     )
 

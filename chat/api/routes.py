@@ -6,11 +6,13 @@ from starlette.routing import BaseRoute
 
 from chat.api import (
     agents,
+    canned,
     channels,
     contacts,
     conversations,
     events,
     inbound,
+    inbox_page,
     messages,
     system,
     webhooks,
@@ -24,10 +26,12 @@ ROUTERS: list[Router] = [
     contacts.router,
     events.router,
     agents.router,
+    canned.router,
     channels.router,
     webhooks.router,
     inbound.router,
     workspace.router,
+    inbox_page.router,
 ]
 
 

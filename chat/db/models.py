@@ -303,6 +303,19 @@ class WebhookSubscription(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+
+class CannedResponse(Base):
+    """A saved reply agents insert in the inbox by typing ``/<shortcut>``."""
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (UniqueConstraint("workspace_id", "shortcut"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(_fk("workspaces.id"), index=True)
+    shortcut: Mapped[str] = mapped_column(String(50))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
 # The inbox's order (chat.services.inbox): latest activity first, then id.
 Index(
     "ix_conversations_activity",

@@ -28,6 +28,7 @@ from chat.realtime.protocol import (
     ok,
 )
 from chat.services.conversations import NewMessage
+from chat.services.inbox import UNSET
 from chat.services.messages import Reader
 from chat.services.presence import AGENT, Person
 
@@ -138,6 +139,11 @@ class AgentNamespace(GuardedNamespace):
             peer.workspace_id,
             p.conversation_id,
             assignee=p.assignee.model_dump() if p.assignee else None,
+            expected_assignee=(
+                (p.expected_assignee.model_dump() if p.expected_assignee else None)
+                if "expected_assignee" in p.model_fields_set
+                else UNSET
+            ),
             origin=peer.sid,
         )
         return ok(conversation=view)
@@ -145,7 +151,8 @@ class AgentNamespace(GuardedNamespace):
     @handles("status", SetStatus)
     async def on_status(self, peer: AgentPeer, p: SetStatus) -> Ack:
         view = await self.holder.get().inbox.update(
-            peer.workspace_id, p.conversation_id, status=p.status.value, origin=peer.sid
+            peer.workspace_id, p.conversation_id, status=p.status.value,
+            snoozed_until=p.snoozed_until, origin=peer.sid,
         )
         return ok(conversation=view)
 

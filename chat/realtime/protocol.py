@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -124,11 +125,15 @@ class Assignee(Payload):
 class Assign(Payload):
     conversation_id: StrictStr = Id
     assignee: Assignee | None  # required; null unassigns
+    # The assignee the agent saw (null: nobody). Given, the change is a compare-and-set.
+    expected_assignee: Assignee | None = None
 
 
 class SetStatus(Payload):
     conversation_id: StrictStr = Id
     status: ConversationStatus
+    # With status snoozed: when it opens again (ISO-8601 with a time zone).
+    snoozed_until: AwareDatetime | None = None
 
 
 class Empty(Payload):

@@ -16,6 +16,7 @@ from chat.services.workspaces import Workspaces
 from chat.settings import Settings
 
 if TYPE_CHECKING:
+    from chat.services.canned import CannedResponses
     from chat.services.channels import Channels
     from chat.services.contacts import Contacts
     from chat.services.deliveries import Deliveries
@@ -57,3 +58,5 @@ class Services:
     inbound: InboundWebhooks
     # What was handed to providers, and the statuses they report back.
     deliveries: Deliveries
+    # Saved replies of the inbox (/shortcut).
+    canned: CannedResponses

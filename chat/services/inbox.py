@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from chat.bus import Bus, DomainEvent
 from chat.db import models as m
 from chat.db.engine import Database
+from chat.db.types import utcnow
 from chat.domain.enums import ConversationStatus, Direction, MessageStatus
-from chat.domain.errors import NotFound, Unprocessable
+from chat.domain.errors import Conflict, NotFound, Unprocessable
 from chat.services import outbox
 from chat.services.paging import ActivityCursor
 from chat.services.views import (
@@ -39,7 +41,7 @@ UNSET: Any = object()
 @dataclass(frozen=True)
 class ConversationFilter:
     status: str | None = None
-    assignee: str | None = None  # an agent or bot id, "none", or "agent:<id>"/"bot:<id>"
+    assignee: str | None = None  # an id, "none", "agent:<id>"/"bot:<id>", or "agent:*"/"bot:*"
     channel: str | None = None  # a channel type or a channel id
     contact_id: str | None = None
 
@@ -135,13 +137,41 @@ class Inbox:
         *,
         status: str | None = None,
         assignee: dict[str, Any] | None = UNSET,
+        expected_assignee: dict[str, Any] | None = UNSET,
+        snoozed_until: datetime | None = None,
         origin: str | None = None,
     ) -> ConversationView:
-        """Change status and/or assignee (``None`` unassigns); publishes ``conversation.updated``."""
+        """Change status and/or assignee (``None`` unassigns); publishes ``conversation.updated``.
+
+        With ``expected_assignee`` (the assignee the caller saw, ``None`` for nobody) the
+        change is a compare-and-set: the row is locked, and when someone else assigned it
+        meanwhile nothing changes and 409 ``assignee_changed`` carries the conversation as
+        it is. Two agents taking one conversation at once: exactly one gets it.
+
+        ``snoozed_until`` (with ``status="snoozed"`` only, in the future) reopens the
+        conversation then, unless its status was changed again before (any status change
+        cancels a pending wake-up)."""
+        if snoozed_until is not None:
+            if status != ConversationStatus.SNOOZED.value:
+                raise Unprocessable("snoozed_until goes with status snoozed", code="invalid_snooze")
+            if snoozed_until <= utcnow():
+                raise Unprocessable("snoozed_until must be in the future", code="invalid_snooze")
         async with self.db.write() as session:
-            conv = await owned(session, workspace_id, conversation_id)
+            conv = await owned(session, workspace_id, conversation_id, lock=True)
+            if expected_assignee is not UNSET and _holder(conv) != _party(expected_assignee):
+                raise Conflict(
+                    "someone else changed the assignee meanwhile",
+                    code="assignee_changed",
+                    details={"conversation": conversation_view(conv)},
+                )
             if status is not None:
                 conv.status = ConversationStatus(status).value
+                await _cancel_wake(session, conv.id)
+                if snoozed_until is not None:
+                    outbox.enqueue(
+                        session, workspace_id=workspace_id, kind=outbox.UNSNOOZE,
+                        payload={"conversation_id": conv.id}, ref_id=conv.id, due_at=snoozed_until,
+                    )
             if assignee is not UNSET:
                 await _assign(session, conv, assignee)
             await session.flush()
@@ -152,6 +182,37 @@ class Inbox:
         self.bus.outbox_written()
         await self.bus.publish([DomainEvent("conversation.updated", workspace_id, view, origin)])
         return view
+
+    async def wake(self, workspace_id: str, conversation_id: str) -> bool:
+        """A snooze's time is up: a conversation still snoozed opens again (and
+        ``conversation.updated`` goes out); False when it was no longer snoozed."""
+        async with self.db.write() as session:
+            conv = await owned(session, workspace_id, conversation_id, lock=True)
+            if conv.status != ConversationStatus.SNOOZED.value:
+                return False
+            conv.status = ConversationStatus.OPEN.value
+            await session.flush()
+            view = conversation_view(conv)
+            await outbox.enqueue_webhooks(
+                session, workspace_id, "conversation.updated", {"conversation": view}
+            )
+        self.bus.outbox_written()
+        await self.bus.publish([DomainEvent("conversation.updated", workspace_id, view, None)])
+        return True
+
+
+async def _cancel_wake(session: AsyncSession, conversation_id: str) -> None:
+    """A status change replaces any snooze still waiting to end."""
+    await session.execute(
+        update(m.OutboxEntry)
+        .where(
+            m.OutboxEntry.kind == outbox.UNSNOOZE,
+            m.OutboxEntry.ref_id == conversation_id,
+            m.OutboxEntry.state == "pending",
+        )
+        .values(state="cancelled", last_error="status changed")
+        .execution_options(synchronize_session=False)
+    )
 
 
 # Last activity: the last message, or the opening of a conversation that has none yet.
@@ -179,7 +240,8 @@ def _filters(workspace_id: str, flt: ConversationFilter) -> list[ColumnElement[b
             where.append(m.Conversation.assignee_id.is_(None))
         else:
             kind, _, ident = flt.assignee.rpartition(":")
-            where.append(m.Conversation.assignee_id == ident)
+            if ident != "*" or not kind:  # "bot:*": held by any bot
+                where.append(m.Conversation.assignee_id == ident)
             if kind:
                 where.append(m.Conversation.assignee_type == kind)
     return where
@@ -248,8 +310,22 @@ async def _inbox_views(
     return views
 
 
-async def owned(session: AsyncSession, workspace_id: str, conversation_id: str) -> m.Conversation:
-    conv = await session.get(m.Conversation, conversation_id)
+def _holder(conv: m.Conversation) -> tuple[str, str] | None:
+    if conv.assignee_type is None or conv.assignee_id is None:
+        return None
+    return conv.assignee_type, conv.assignee_id
+
+
+def _party(assignee: dict[str, Any] | None) -> tuple[str, str] | None:
+    return None if assignee is None else (str(assignee.get("type")), str(assignee.get("id")))
+
+
+async def owned(
+    session: AsyncSession, workspace_id: str, conversation_id: str, *, lock: bool = False
+) -> m.Conversation:
+    """The conversation if it is the workspace's (else 404); ``lock`` holds its row until
+    the transaction ends (PostgreSQL; SQLite's writers are serialised anyway)."""
+    conv = await session.get(m.Conversation, conversation_id, with_for_update=lock or None)
     if conv is None or conv.workspace_id != workspace_id:
         raise NotFound("conversation not found")
     return conv

@@ -18,6 +18,7 @@ from chat.services.views import iso
 WEBHOOK = "webhook"
 RELEASE = "release"
 DELIVER = "deliver"
+UNSNOOZE = "unsnooze"  # a snoozed conversation's time is up (chat.listeners.unsnooze)
 
 
 class WebhookEnvelope(TypedDict):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -48,6 +50,44 @@ async def test_assignment_and_status_reach_agents_and_the_customer(customer, age
 
     unassigned = await inbox.assign(conversation_id, None)
     assert unassigned["assignee"] is None
+
+
+async def test_two_agents_taking_one_conversation_at_once_one_wins(customer, agent):
+    ann, bob = await agent(), await agent()
+    conversation_id = (await (await customer("ada")).send("help"))["conversation_id"]
+
+    async def take(inbox):
+        me = {"type": "agent", "id": inbox.agent["id"]}
+        return await inbox.request(
+            "assign",
+            {"conversation_id": conversation_id, "assignee": me, "expected_assignee": None},
+        )
+
+    acks = await asyncio.gather(take(ann), take(bob))
+    won = [a for a in acks if a["ok"]]
+    lost = [a for a in acks if not a["ok"]]
+    assert len(won) == 1 and len(lost) == 1
+    assert lost[0]["error"]["code"] == "assignee_changed"
+    winner = won[0]["conversation"]["assignee"]
+    loser = bob if winner["id"] == ann.agent["id"] else ann
+    seen = await loser.wait_for(
+        "conversation.updated", lambda c: c["assignee"] == winner, timeout=TIMEOUT
+    )
+    assert seen["id"] == conversation_id
+
+
+async def test_snoozing_over_the_socket_until_a_time(customer, agent):
+    inbox = await agent()
+    conversation_id = (await (await customer("ada")).send("help"))["conversation_id"]
+    until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    ack = await inbox.request(
+        "status", {"conversation_id": conversation_id, "status": "snoozed", "snoozed_until": until}
+    )
+    assert ack["ok"] and ack["conversation"]["status"] == "snoozed"
+    refused = await inbox.request(
+        "status", {"conversation_id": conversation_id, "status": "open", "snoozed_until": until}
+    )
+    assert refused["ok"] is False and refused["error"]["code"] == "invalid_snooze"
 
 
 async def test_assigning_to_an_unknown_agent_is_refused(customer, agent):
