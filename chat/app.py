@@ -16,6 +16,7 @@ from chat.api import errors, routes
 from chat.bus import Bus
 from chat.db.engine import Database
 from chat.domain.channels import REGISTRY, Registry
+from chat.listeners.bot_turn import BotTurnHandler
 from chat.listeners.deliver import Deliver
 from chat.listeners.scheduled import ReleaseScheduled
 from chat.listeners.webhook_delivery import WebhookDelivery
@@ -23,6 +24,9 @@ from chat.metrics import CountResponses, Metrics
 from chat.realtime.server import Realtime
 from chat.services import outbox
 from chat.services.agents import Agents
+from chat.services.bot_brains import Brains, load_python
+from chat.services.bot_runtime import BotRuntime
+from chat.services.bots import BOT_TURN, Bots, BotTurnTrigger, first_assignees
 from chat.services.channels import Channels
 from chat.services.contacts import Contacts
 from chat.services.container import Services
@@ -60,6 +64,8 @@ def store_rules(registry: Registry) -> StoreRules:
         sendable=registry.sendable.__contains__,
         contact_fields=contact_fields,
         socket_delivered=registry.socket_types.__contains__,
+        triggers=(BotTurnTrigger(),),
+        first_assignees=first_assignees,
     )
 
 
@@ -85,6 +91,7 @@ async def build_services(
     secret_key = settings.secret_key or await shared_secret(db, "secret_key")
     conversations = Conversations(db, bus, store_rules(registry))
     deliveries = Deliveries(db, bus)
+    bot_runtime = BotRuntime(db, bus, conversations, settings.bot_history_messages)
     return Services(
         settings=settings,
         secret_key=secret_key,
@@ -107,6 +114,8 @@ async def build_services(
         registry=registry,
         inbound=InboundWebhooks(db, conversations, registry, deliveries.apply_news, http),
         deliveries=deliveries,
+        bots=Bots(db, bus, load_python),
+        bot_runtime=bot_runtime,
     )
 
 
@@ -158,6 +167,10 @@ def _lifespan(
             ),
         )
         worker.register(outbox.RELEASE, ReleaseScheduled(services.conversations))
+        worker.register(
+            BOT_TURN,
+            BotTurnHandler(services.bot_runtime, Brains(http, load_python), settings.bot_timeout_seconds),
+        )
         services.bus.on_outbox_written(worker.wake)
         app.state.services = services
         app.state.metrics = Metrics(db)

@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute
 
 from chat.api import (
     agents,
+    bots,
     channels,
     contacts,
     conversations,
@@ -24,6 +25,7 @@ ROUTERS: list[Router] = [
     events.router,
     agents.router,
     channels.router,
+    bots.router,
     webhooks.router,
     inbound.router,
 ]

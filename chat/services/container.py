@@ -16,6 +16,8 @@ from chat.services.workspaces import Workspaces
 from chat.settings import Settings
 
 if TYPE_CHECKING:
+    from chat.services.bot_runtime import BotRuntime
+    from chat.services.bots import Bots
     from chat.services.channels import Channels
     from chat.services.contacts import Contacts
     from chat.services.deliveries import Deliveries
@@ -57,3 +59,6 @@ class Services:
     inbound: InboundWebhooks
     # What was handed to providers, and the statuses they report back.
     deliveries: Deliveries
+    # Bots as data, and the two ends of a bot turn around its brain.
+    bots: Bots
+    bot_runtime: BotRuntime
