@@ -227,6 +227,11 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
     ("post", "/v1/channels"): {"type": "inapp", "name": "Site"},
     ("patch", "/v1/channels/{channel_id}"): {"name": "Site"},
     ("post", "/v1/webhooks"): {"url": "https://example.com/hook"},
+    ("post", "/v1/bots"): {
+        "name": "Helper", "kind": "http",
+        "config": {"url": "https://example.com/bot", "secret": "0123456789abcdef-secret"},
+    },
+    ("patch", "/v1/bots/{bot_id}"): {"name": "Helper"},
 }
 
 
