@@ -114,7 +114,7 @@ async def build_services(
         registry=registry,
         inbound=InboundWebhooks(db, conversations, registry, deliveries.apply_news, http),
         deliveries=deliveries,
-        bots=Bots(db, bus, load_python),
+        bots=Bots(db, bus, load_python, settings.webhook_allow_private_networks),
         bot_runtime=bot_runtime,
     )
 
@@ -169,7 +169,12 @@ def _lifespan(
         worker.register(outbox.RELEASE, ReleaseScheduled(services.conversations))
         worker.register(
             BOT_TURN,
-            BotTurnHandler(services.bot_runtime, Brains(http, load_python), settings.bot_timeout_seconds),
+            BotTurnHandler(
+                services.bot_runtime,
+                Brains(http, load_python),
+                settings.bot_timeout_seconds,
+                settings.webhook_allow_private_networks,
+            ),
         )
         services.bus.on_outbox_written(worker.wake)
         app.state.services = services

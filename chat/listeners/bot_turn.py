@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bots.turn import Handoff, TurnResult
 from chat.db import models as m
 from chat.domain.errors import ParleyError
+from chat.services import egress
 from chat.services.bot_brains import Brains
 from chat.services.bot_runtime import BadResult, BotRuntime, TurnPlan, check_events, replies_of
 from connectors.errors import GiveUp, RetryLater
@@ -37,10 +38,17 @@ DEFAULT_FALLBACK = "Sorry, I cannot help with that right now. Let me get you a p
 
 
 class BotTurnHandler:
-    def __init__(self, runtime: BotRuntime, brains: Brains, timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        runtime: BotRuntime,
+        brains: Brains,
+        timeout_seconds: float = 5.0,
+        allow_private_networks: bool = False,
+    ) -> None:
         self.runtime = runtime
         self.brains = brains
         self.timeout = timeout_seconds
+        self.allow_private_networks = allow_private_networks
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: dict[str, int] = {}
 
@@ -69,6 +77,11 @@ class BotTurnHandler:
         try:
             brain = self.brains.get(plan.bot)
             fallback = brain.fallback or fallback
+            url = plan.bot.config.get("url")
+            if isinstance(url, str) and not self.allow_private_networks:
+                problem = await egress.resolved_problem(url)
+                if problem is not None:
+                    raise BadResult(f"the bot's URL cannot be called: {problem}")
             async with asyncio.timeout(plan.bot.timeout_seconds or self.timeout):
                 result = await brain.turn(plan.turn)
             replies = replies_of(result)

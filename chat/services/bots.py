@@ -25,6 +25,7 @@ from chat.db.types import utcnow
 from chat.domain.enums import AuthorType, Direction
 from chat.domain.errors import NotFound, Unprocessable
 from chat.domain.ids import new_id
+from chat.services import egress
 from chat.services.paging import page
 from chat.services.views import Page, iso
 
@@ -122,10 +123,14 @@ UNSET: Any = object()
 
 
 class Bots:
-    def __init__(self, db: Database, bus: Bus, check_python: CheckPython) -> None:
+    def __init__(
+        self, db: Database, bus: Bus, check_python: CheckPython, allow_private_networks: bool = False
+    ) -> None:
         self.db = db
         self.bus = bus
         self.check_python = check_python
+        # Like webhooks (chat.services.egress): a bot's URL must be public unless allowed.
+        self.allow_private_networks = allow_private_networks
 
     async def list(self, workspace_id: str) -> list[BotView]:
         async with self.db.read() as session:
@@ -244,6 +249,15 @@ class Bots:
                     for e in exc.errors(include_url=False, include_context=False, include_input=False)
                 ],
             ) from exc
+        for key in ("url", "action_server_url"):
+            problem = None if self.allow_private_networks or key not in stored else egress.written_problem(stored[key])
+            if problem is not None:
+                raise Unprocessable(
+                    f"config.{key} cannot be called: {problem} (PARLEY_WEBHOOK_ALLOW_PRIVATE_NETWORKS "
+                    "allows bots inside the server's network)",
+                    code="url_not_allowed",
+                    details=[{"loc": ["config", key], "msg": problem, "type": "url_not_allowed"}],
+                )
         if kind == "python":
             try:
                 self.check_python(stored["path"])

@@ -156,3 +156,17 @@ async def test_only_admins_and_api_keys_manage_bots(api: httpx.AsyncClient, clie
         json={"name": "B", "kind": "python", "config": {"path": BRAIN}},
     )
     assert r.status_code == 403
+
+
+async def test_a_bot_url_inside_the_servers_network_is_refused_unless_allowed(services: Any, workspace: dict[str, str]) -> None:
+    from chat.domain.errors import Unprocessable
+    from chat.services.bot_brains import load_python
+    from chat.services.bots import Bots
+
+    strict = Bots(services.db, services.bus, load_python, allow_private_networks=False)
+    for url in ("http://127.0.0.1:5005", "http://localhost/bot", "http://10.0.0.8/"):
+        with pytest.raises(Unprocessable) as refused:
+            await strict.create(workspace["workspace_id"], "B", "rasa", {"url": url})
+        assert refused.value.code == "url_not_allowed"
+    created = await strict.create(workspace["workspace_id"], "B", "rasa", {"url": "https://rasa.example.com"})
+    assert created["config"] == {"url": "https://rasa.example.com/"}
