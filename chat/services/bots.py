@@ -15,19 +15,19 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from chat.bus import Bus
+from chat.bus import Bus, DomainEvent
 from chat.db import models as m
 from chat.db.engine import Database
 from chat.db.types import utcnow
 from chat.domain.enums import AuthorType, Direction
 from chat.domain.errors import NotFound, Unprocessable
 from chat.domain.ids import new_id
-from chat.services import egress
+from chat.services import egress, outbox
 from chat.services.paging import page
-from chat.services.views import Page, iso
+from chat.services.views import Page, conversation_view, iso
 
 BOT_TURN = "bot_turn"  # the outbox kind of a bot turn
 BotKind = Literal["python", "rasa", "http"]
@@ -175,7 +175,10 @@ class Bots:
         active: bool | None = None,
         timeout_seconds: float | None = UNSET,
     ) -> BotView:
-        """Change what is given; ``config`` is merged (a masked secret echoed back keeps it)."""
+        """Change what is given; ``config`` is merged (a masked secret echoed back keeps it).
+        A bot made inactive takes no new conversations and leaves the ones it holds to the
+        agents (unassigned), so no customer waits for a bot that will not answer."""
+        released: Sequence[DomainEvent] = ()
         async with self.db.write() as session:
             bot = await _owned(session, workspace_id, bot_id)
             if config is not None:
@@ -186,26 +189,28 @@ class Bots:
                 bot.channel_ids = await _channels_of(session, workspace_id, channel_ids)
             if active is not None:
                 bot.active = active
+                if not active:
+                    released = await _release(session, bot)
             if timeout_seconds is not UNSET:
                 bot.timeout_seconds = timeout_seconds
             bot.updated_at = utcnow()
             await session.flush()
-            return bot_view(bot)
+            view = bot_view(bot)
+        await self._published(released)
+        return view
 
     async def delete(self, workspace_id: str, bot_id: str) -> None:
         """Remove the bot; its conversations become unassigned (agents' queue)."""
         async with self.db.write() as session:
             bot = await _owned(session, workspace_id, bot_id)
-            await session.execute(
-                update(m.Conversation)
-                .where(
-                    m.Conversation.workspace_id == workspace_id,
-                    m.Conversation.assignee_type == AuthorType.BOT.value,
-                    m.Conversation.assignee_id == bot.id,
-                )
-                .values(assignee_type=None, assignee_id=None, updated_at=utcnow())
-            )
+            released = await _release(session, bot)
             await session.delete(bot)
+        await self._published(released)
+
+    async def _published(self, events: Sequence[DomainEvent]) -> None:
+        if events:
+            self.bus.outbox_written()
+            await self.bus.publish(events)
 
     async def turns(
         self,
@@ -268,6 +273,29 @@ class Bots:
                     details={"path": stored["path"], "error": str(exc)},
                 ) from exc
         return stored
+
+
+async def _release(session: AsyncSession, bot: m.Bot) -> list[DomainEvent]:
+    """The bot's conversations go to the agents' queue (unassigned); their
+    ``conversation.updated`` webhooks are written, the events returned to publish."""
+    held = (
+        await session.scalars(
+            select(m.Conversation).where(
+                m.Conversation.workspace_id == bot.workspace_id,
+                m.Conversation.assignee_type == AuthorType.BOT.value,
+                m.Conversation.assignee_id == bot.id,
+            )
+        )
+    ).all()
+    events: list[DomainEvent] = []
+    for conv in held:
+        conv.assignee_type = conv.assignee_id = None
+        conv.updated_at = utcnow()
+        await session.flush()
+        view = conversation_view(conv)
+        await outbox.enqueue_webhooks(session, bot.workspace_id, "conversation.updated", {"conversation": view})
+        events.append(DomainEvent("conversation.updated", bot.workspace_id, view))
+    return events
 
 
 async def _owned(session: AsyncSession, workspace_id: str, bot_id: str) -> m.Bot:

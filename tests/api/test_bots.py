@@ -126,13 +126,32 @@ async def test_turns_are_listed_by_bot_and_by_conversation_newest_first(
     assert turn["outcome"] == "replied" and turn["latency_ms"] >= 0
 
 
-async def test_deleting_a_bot_puts_its_conversations_in_the_agents_queue(
+async def test_deleting_or_deactivating_a_bot_puts_its_conversations_in_the_agents_queue(
     api: httpx.AsyncClient, services: Any, workspace: dict[str, str]
 ) -> None:
     bot = await attach_bot(api)
-    posted = await customer_says(services, workspace["workspace_id"], "hi")
-    assert (await api.delete(f"/v1/bots/{bot['id']}")).status_code == 204
+    ws = workspace["workspace_id"]
+    updated: list[Any] = []
+
+    async def listen(event: Any) -> None:
+        if event.type == "conversation.updated":
+            updated.append(event.data)
+
+    services.bus.subscribe(listen)
+    posted = await customer_says(services, ws, "hi")
+    r = await api.patch(f"/v1/bots/{bot['id']}", json={"active": False})
+    assert r.status_code == 200 and r.json()["active"] is False
     conv = (await api.get(f"/v1/conversations/{posted.conversation['id']}")).json()
+    assert conv["assignee"] is None
+    assert [(c["id"], c["assignee"]) for c in updated] == [(conv["id"], None)]  # agents hear of it
+    # Inactive: the next customer is not given to it either.
+    assert (await customer_says(services, ws, "hi", who="visitor-2")).conversation["assignee"] is None
+
+    r = await api.patch(f"/v1/bots/{bot['id']}", json={"active": True})
+    third = await customer_says(services, ws, "hi", who="visitor-3")
+    assert third.conversation["assignee"] == {"type": "bot", "id": bot["id"]}
+    assert (await api.delete(f"/v1/bots/{bot['id']}")).status_code == 204
+    conv = (await api.get(f"/v1/conversations/{third.conversation['id']}")).json()
     assert conv["assignee"] is None
 
 
