@@ -109,6 +109,15 @@ async def test_an_inapp_customer_gets_the_bots_reply_after_the_ack_then_an_agent
         queued = (await session.scalars(select(m.OutboxEntry).where(m.OutboxEntry.kind == BOT_TURN))).all()
     assert len(queued) == 2 and len(brain.seen) == 2
 
+    # The agent gives it back to the bot over /agent: the bot answers the next message.
+    await inbox.assign(cid, {"type": "bot", "id": bot["id"]})
+    await visitor.send("one more question", conversation_id=cid)
+    back = await visitor.wait_for(
+        "message", lambda d: d["message"]["content"].get("text") == "echo: one more question",
+        timeout=TIMEOUT,
+    )
+    assert back["message"]["author"] == {"type": "bot", "id": bot["id"]}
+
 
 @pytest.fixture
 async def twilio() -> AsyncIterator[FakeTwilio]:
