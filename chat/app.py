@@ -16,6 +16,7 @@ from chat.api import errors, routes
 from chat.bus import Bus
 from chat.db.engine import Database
 from chat.domain.channels import REGISTRY, Registry
+from chat.listeners.bot_turn import BotTurnHandler
 from chat.listeners.deliver import Deliver
 from chat.listeners.scheduled import ReleaseScheduled
 from chat.listeners.unsnooze import Unsnooze
@@ -24,6 +25,9 @@ from chat.metrics import CountResponses, Metrics
 from chat.realtime.server import Realtime
 from chat.services import outbox
 from chat.services.agents import Agents
+from chat.services.bot_brains import Brains, load_bot
+from chat.services.bot_runtime import BotRuntime
+from chat.services.bots import BOT_TURN, Bots, BotTurnTrigger, first_assignees
 from chat.services.canned import CannedResponses
 from chat.services.channels import Channels
 from chat.services.contacts import Contacts
@@ -64,6 +68,8 @@ def store_rules(registry: Registry) -> StoreRules:
         contact_fields=contact_fields,
         socket_delivered=registry.socket_types.__contains__,
         capabilities=lambda channel_type: registry.spec(channel_type).capabilities,
+        triggers=(BotTurnTrigger(),),
+        first_assignees=first_assignees,
     )
 
 
@@ -90,6 +96,7 @@ async def build_services(
     conversations = Conversations(db, bus, store_rules(registry))
     deliveries = Deliveries(db, bus)
     events = Events(db, bus)
+    bot_runtime = BotRuntime(db, bus, conversations, settings.bot_history_messages)
     return Services(
         settings=settings,
         secret_key=secret_key,
@@ -115,6 +122,8 @@ async def build_services(
         ),
         deliveries=deliveries,
         canned=CannedResponses(db),
+        bots=Bots(db, bus, load_bot, settings.webhook_allow_private_networks),
+        bot_runtime=bot_runtime,
     )
 
 
@@ -173,6 +182,15 @@ def _lifespan(
         )
         worker.register(outbox.RELEASE, ReleaseScheduled(services.conversations))
         worker.register(outbox.UNSNOOZE, Unsnooze(services.inbox))
+        worker.register(
+            BOT_TURN,
+            BotTurnHandler(
+                services.bot_runtime,
+                Brains(http, load_bot),
+                settings.bot_timeout_seconds,
+                settings.webhook_allow_private_networks,
+            ),
+        )
         services.bus.on_outbox_written(worker.wake)
         app.state.services = services
         app.state.metrics = Metrics(db)

@@ -11,14 +11,19 @@ seeded again.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from chat.db import models as m
 from chat.domain.enums import AgentRole
 from chat.domain.errors import ParleyError
 
+log = logging.getLogger(__name__)
+
 DEMO_ROW = "demo"
 DEMO_EMAIL = "demo@parley.local"
+# The example support bot (bots/examples/support.py), first to answer in-app customers.
+SUPPORT_BOT = "bots.examples.support:bot"
 
 
 async def seed(services: Any, base_url: str) -> str:
@@ -29,7 +34,24 @@ async def seed(services: Any, base_url: str) -> str:
         first = True
     else:
         first = False
-    return await _describe(services, stored, base_url, first)
+    bot_line = await _support_bot(services, stored["workspace_id"])
+    return await _describe(services, stored, base_url, first, bot_line)
+
+
+async def _support_bot(services: Any, ws_id: str) -> str:
+    """Attaches the example support bot to the demo's in-app channel (once); the line to print."""
+    bots = await services.bots.list(ws_id)
+    if bots:
+        return f"  bot              {bots[0]['id']}"
+    inapp = [ch["id"] for ch in await services.channels.list(ws_id, "inapp")]
+    try:
+        bot = await services.bots.create(
+            ws_id, "Support bot", "python", {"path": SUPPORT_BOT}, inapp[:1]
+        )
+    except ParleyError as exc:
+        log.warning("demo: the example support bot (%s) is not attached: %s", SUPPORT_BOT, exc.message)
+        return f"  bot              not attached ({SUPPORT_BOT} does not load: {exc.message})"
+    return f"  bot              {bot['id']}"
 
 
 async def _stored(services: Any) -> dict[str, str] | None:
@@ -58,7 +80,9 @@ async def _create(services: Any) -> dict[str, str]:
     return stored
 
 
-async def _describe(services: Any, stored: dict[str, str], base_url: str, first: bool) -> str:
+async def _describe(
+    services: Any, stored: dict[str, str], base_url: str, first: bool, bot_line: str
+) -> str:
     ws_id = stored["workspace_id"]
     ws = await services.workspaces.get(ws_id)
     api_key = stored["api_key"]
@@ -77,6 +101,7 @@ async def _describe(services: Any, stored: dict[str, str], base_url: str, first:
         f"  widget_key       {ws.widget_key}",
         f"  identity_secret  {ws.identity_secret}",
         f"  agent login      {stored['email']} / {password}",
+        bot_line,
         "",
         "Try:",
         f"  curl -s {base_url}/v1/conversations -H 'Authorization: Bearer {api_key}'",

@@ -11,6 +11,11 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+# The webhook signature lives in a leaf that bots (the HTTP bot) share; re-exported here.
+from bots.signing import verify_webhook_signature, webhook_signature
+
+__all__ = ["hash_api_key", "hash_password", "identity_hmac", "read_token", "sign_token", "verify_password", "verify_webhook_signature", "webhook_signature"]
+
 _hasher = PasswordHasher()
 
 
@@ -49,21 +54,3 @@ def identity_hmac(identity_secret: str, external_id: str) -> str:
     return hmac.new(identity_secret.encode(), external_id.encode(), hashlib.sha256).hexdigest()
 
 
-def webhook_signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """``X-Parley-Signature`` value: ``t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``."""
-    t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
-
-
-def verify_webhook_signature(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
-    """What a receiver does; shipped so integrators and tests can reuse it."""
-    try:
-        parts = dict(p.split("=", 1) for p in header.split(","))
-        t = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs(time.time() - t) > tolerance:
-        return False
-    expected = webhook_signature(secret, body, t)
-    return hmac.compare_digest(expected, header)

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # One deadline for a whole provider send, whatever the connector does.
     delivery_timeout_seconds: float = 30.0
 
+    # Bots: how long a turn may take before the customer gets the bot's fallback reply and
+    # the conversation goes to agents (a bot's own timeout_seconds overrides it), and how
+    # many earlier messages a turn carries as history.
+    bot_timeout_seconds: float = 5.0
+    bot_history_messages: int = 10
+
     # REST protection: requests per second of one workspace's API keys or of one agent,
     # and login attempts per minute from one address for one account (ten times that
     # from one address in all).

@@ -31,6 +31,8 @@ SERVICES = Path(__file__).resolve().parent.parent / "chat" / "services"
 UNTYPED_ON_PURPOSE = {
     "contacts.merge_attributes": "a contact's attributes are whatever keys the workspace sets",
     "message_store.Trigger.work_for": "an outbox payload: each trigger's kind reads its own keys",
+    "bots.BotTurnTrigger.work_for": "a Trigger: its outbox payload (see message_store.Trigger)",
+    "bot_runtime.replies_of": "message content, as NewMessage.content takes it (checked by Content)",
 }
 
 _UNTYPED = re.compile(r"\b(?:dict|Dict|Mapping|MutableMapping)\[str,\s*(?:Any|object)\]")

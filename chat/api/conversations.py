@@ -28,6 +28,9 @@ class ConversationQuery(PageQuery):
     assignee: str | None = Field(default=None, max_length=80)
     channel: str | None = Field(default=None, max_length=80)
     contact_id: str | None = Field(default=None, max_length=80)
+    team: str | None = Field(
+        default=None, max_length=80, description="a team's name, or none for no team"
+    )
 
 
 class Assignee(Strict):
@@ -36,10 +39,17 @@ class Assignee(Strict):
 
 
 class ConversationPatch(Patch):
-    nullable = frozenset({"assignee", "expected_assignee"})
+    nullable = frozenset({"assignee", "expected_assignee", "team"})
 
     status: ConversationStatus | None = None
-    assignee: Assignee | None = Field(default=None, description="null unassigns")
+    assignee: Assignee | None = Field(
+        default=None,
+        description="null unassigns; a bot ({type: bot, id}) answers the customer's next message",
+    )
+    team: str | None = Field(
+        default=None, min_length=1, max_length=80,
+        description="the agents' team it is queued for; null: no team",
+    )
     snoozed_until: AwareDatetime | None = Field(
         default=None,
         description="with status snoozed: when the conversation opens again (any later status "
@@ -129,6 +139,7 @@ async def list_conversations(ctx: Ctx) -> Any:
         assignee=q.assignee,
         channel=q.channel,
         contact_id=q.contact_id,
+        team=q.team,
     )
     return await ctx.services.inbox.list(ctx.workspace_id, flt, q.cursor, q.limit, _agent(ctx))
 
@@ -165,6 +176,7 @@ async def patch_conversation(ctx: Ctx) -> Any:
         expected_assignee=(body.expected_assignee.model_dump() if body.expected_assignee else None)
         if "expected_assignee" in fields
         else UNSET,
+        team=body.team if "team" in fields else UNSET,
     )
 
 

@@ -66,6 +66,7 @@ class ConversationOut(BaseModel):
     channel_type: str
     status: ConversationStatus
     assignee: Assignment | None
+    team: str | None = Field(description="the agents' team it is queued for; null: everyone's")
     last_seq: int
     last_message_at: str | None
     created_at: str

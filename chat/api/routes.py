@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute
 
 from chat.api import (
     agents,
+    bots,
     canned,
     channels,
     contacts,
@@ -28,6 +29,7 @@ ROUTERS: list[Router] = [
     agents.router,
     canned.router,
     channels.router,
+    bots.router,
     webhooks.router,
     inbound.router,
     workspace.router,

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -158,6 +159,8 @@ class Conversation(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     assignee_type: Mapped[str | None] = mapped_column(String(16), default=None)
     assignee_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    # The agents' queue it waits in (a bot's hand-off may name one); None: everyone's.
+    team: Mapped[str | None] = mapped_column(String(80), default=None)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_message_at: Mapped[datetime | None] = mapped_column(default=None)
     # The customer's latest inbound message: the customer-service window counts from it.
@@ -315,6 +318,61 @@ class CannedResponse(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Bot(Base):
+    """A bot of a workspace: what answers (``kind`` and ``config``) and where (``channel_ids``,
+    empty for every channel of the workspace). It is the first assignee of conversations
+    customers open there."""
+
+    __tablename__ = "bots"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(_fk("workspaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # python | rasa | http
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    channel_ids: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # None: the server's bot_timeout_seconds.
+    timeout_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BotMemory(Base):
+    """What a bot remembers in one conversation between its turns (slots and the like)."""
+
+    __tablename__ = "bot_memories"
+    conversation_id: Mapped[str] = mapped_column(_fk("conversations.id"), primary_key=True)
+    bot_id: Mapped[str] = mapped_column(_fk("bots.id"), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(_fk("workspaces.id"))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BotTurn(Base):
+    """One bot turn: the customer message it answered and how it went. One per message
+    and bot, written with the turn's effects: a retried turn finds it and does nothing."""
+
+    __tablename__ = "bot_turns"
+    __table_args__ = (
+        UniqueConstraint("bot_id", "message_id"),
+        Index("ix_bot_turns_conversation", "conversation_id", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(_fk("workspaces.id"), index=True)
+    bot_id: Mapped[str] = mapped_column(_fk("bots.id"))
+    conversation_id: Mapped[str] = mapped_column(_fk("conversations.id"))
+    message_id: Mapped[str] = mapped_column(_fk("messages.id"))
+    intent: Mapped[str | None] = mapped_column(String(200), default=None)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    handler: Mapped[str | None] = mapped_column(String(200), default=None)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(16))  # replied | handed_off | failed | timed_out
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    replies: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
 
 # The inbox's order (chat.services.inbox): latest activity first, then id.
 Index(

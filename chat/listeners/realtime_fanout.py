@@ -8,6 +8,7 @@
 | ``conversation.updated`` | ``conversation.updated`` | ``conversation.updated`` |
 | ``conversation.read`` | ``read`` | ``read`` |
 | ``presence.changed`` | ``presence`` | |
+| ``conversation.typing`` (a bot at work) | ``typing`` | ``typing`` |
 
 A Rasa widget session of the contact (``/rasa``) hears only the replies: messages not
 written by the contact, never a private note.
@@ -61,6 +62,7 @@ class RealtimeFanout:
             "conversation.updated": self._conversation_updated,
             "conversation.read": self._conversation_read,
             "presence.changed": self._presence_changed,
+            "conversation.typing": self._conversation_typing,
         }
 
     async def __call__(self, event: DomainEvent) -> None:
@@ -127,6 +129,12 @@ class RealtimeFanout:
         await self._to_agents("read", event, shown)
         ref = await self.directory.conversation(event.workspace_id, data["conversation_id"])
         await self._to_contact("read", event, ref, shown)
+
+    async def _conversation_typing(self, event: DomainEvent) -> None:
+        data = event.data
+        await self._to_agents("typing", event, data)
+        ref = await self.directory.conversation(event.workspace_id, data["conversation_id"])
+        await self._to_contact("typing", event, ref, data)
 
     async def _presence_changed(self, event: DomainEvent) -> None:
         await self._to_agents("presence", event, event.data)

@@ -16,6 +16,8 @@ from chat.services.workspaces import Workspaces
 from chat.settings import Settings
 
 if TYPE_CHECKING:
+    from chat.services.bot_runtime import BotRuntime
+    from chat.services.bots import Bots
     from chat.services.canned import CannedResponses
     from chat.services.channels import Channels
     from chat.services.contacts import Contacts
@@ -60,3 +62,6 @@ class Services:
     deliveries: Deliveries
     # Saved replies of the inbox (/shortcut).
     canned: CannedResponses
+    # Bots as data, and the two ends of a bot turn around its brain.
+    bots: Bots
+    bot_runtime: BotRuntime

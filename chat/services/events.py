@@ -96,24 +96,7 @@ class Events:
         event_id: str | None,
     ) -> EventView:
         async with self.db.write() as session:
-            if contact_id is not None:
-                contact = await session.get(m.Contact, contact_id)
-                if contact is None or contact.workspace_id != workspace_id:
-                    raise Unprocessable(
-                        "no such contact in this workspace", code="unknown_contact",
-                        details={"contact_id": contact_id},
-                    )
-            event = m.Event(
-                id=event_id or new_id("ev"),
-                workspace_id=workspace_id,
-                name=name,
-                contact_id=contact_id,
-                payload=payload or {},
-            )
-            session.add(event)
-            await session.flush()
-            view = event_view(event)
-            await outbox.enqueue_webhooks(session, workspace_id, "event.created", {"event": view})
+            view = await add_event(session, workspace_id, name, contact_id, payload, event_id)
         self.bus.outbox_written()
         await self.bus.publish([DomainEvent("event.created", workspace_id, view, origin)])
         return view
@@ -143,6 +126,37 @@ class Events:
             )
             if not gone.rowcount:  # type: ignore[attr-defined]
                 raise NotFound("event not found")
+
+
+async def add_event(
+    session: AsyncSession,
+    workspace_id: str,
+    name: str,
+    contact_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+    event_id: str | None = None,
+) -> EventView:
+    """Store an event and its ``event.created`` webhooks in the caller's transaction (the
+    caller publishes ``event.created`` after the commit): for writes that record events
+    together with other changes, such as a bot turn."""
+    if len(name) > NAME_MAX or not NAME.match(name):
+        raise Unprocessable("event names are dotted lower-case words", code="invalid_event_name")
+    if contact_id is not None:
+        contact = await session.get(m.Contact, contact_id)
+        if contact is None or contact.workspace_id != workspace_id:
+            raise Unprocessable(
+                "no such contact in this workspace", code="unknown_contact",
+                details={"contact_id": contact_id},
+            )
+    event = m.Event(
+        id=event_id or new_id("ev"), workspace_id=workspace_id, name=name, contact_id=contact_id,
+        payload=payload or {},
+    )
+    session.add(event)
+    await session.flush()
+    view = event_view(event)
+    await outbox.enqueue_webhooks(session, workspace_id, "event.created", {"event": view})
+    return view
 
 
 async def _owned(session: AsyncSession, workspace_id: str, event_id: str) -> m.Event:

@@ -44,6 +44,7 @@ class ConversationFilter:
     assignee: str | None = None  # an id, "none", "agent:<id>"/"bot:<id>", or "agent:*"/"bot:*"
     channel: str | None = None  # a channel type or a channel id
     contact_id: str | None = None
+    team: str | None = None  # a team's name, or "none" for the conversations of no team
 
 
 class History(TypedDict):
@@ -139,9 +140,12 @@ class Inbox:
         assignee: dict[str, Any] | None = UNSET,
         expected_assignee: dict[str, Any] | None = UNSET,
         snoozed_until: datetime | None = None,
+        team: str | None = UNSET,
         origin: str | None = None,
     ) -> ConversationView:
-        """Change status and/or assignee (``None`` unassigns); publishes ``conversation.updated``.
+        """Change status, assignee (``None`` unassigns) and/or team (``None``: no team);
+        publishes ``conversation.updated``. Giving it to a bot makes the bot answer the
+        customer's next message.
 
         With ``expected_assignee`` (the assignee the caller saw, ``None`` for nobody) the
         change is a compare-and-set: the row is locked, and when someone else assigned it
@@ -174,6 +178,8 @@ class Inbox:
                     )
             if assignee is not UNSET:
                 await _assign(session, conv, assignee)
+            if team is not UNSET:
+                conv.team = team
             await session.flush()
             view = conversation_view(conv)
             await outbox.enqueue_webhooks(
@@ -235,6 +241,11 @@ def _filters(workspace_id: str, flt: ConversationFilter) -> list[ColumnElement[b
     if flt.channel:
         col = m.Conversation.channel_id if flt.channel.startswith("ch_") else m.Conversation.channel_type
         where.append(col == flt.channel)
+    if flt.team:
+        if flt.team == "none":
+            where.append(m.Conversation.team.is_(None))
+        else:
+            where.append(m.Conversation.team == flt.team)
     if flt.assignee:
         if flt.assignee == "none":
             where.append(m.Conversation.assignee_id.is_(None))
@@ -342,4 +353,8 @@ async def _assign(session: AsyncSession, conv: m.Conversation, assignee: dict[st
             raise Unprocessable("no such agent in this workspace", code="unknown_assignee")
     elif kind != "bot" or not ident:
         raise Unprocessable("assignee must be {type: agent|bot, id}", code="invalid_assignee")
+    else:
+        bot = await session.get(m.Bot, ident)
+        if bot is None or bot.workspace_id != conv.workspace_id:
+            raise Unprocessable("no such bot in this workspace", code="unknown_assignee")
     conv.assignee_type, conv.assignee_id = kind, ident

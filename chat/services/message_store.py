@@ -25,7 +25,7 @@ gets its seq when it is released (``release_scheduled``), so clients see it as n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -102,6 +102,13 @@ class Trigger(Protocol):
     def work_for(self, message: Mapping[str, Any], conversation: Mapping[str, Any]) -> dict[str, Any] | None: ...
 
 
+# Who a conversation a customer opens is first assigned to, per (workspace, channel id)
+# asked: (assignee type, id); a pair left out stays unassigned. Bots register here.
+FirstAssignees = Callable[
+    [AsyncConnection, set[tuple[str, str]]], Awaitable[Mapping[tuple[str, str], tuple[str, str]]]
+]
+
+
 @dataclass(frozen=True)
 class StoreRules:
     """What the write path is told by the composition root."""
@@ -117,6 +124,7 @@ class StoreRules:
     # What a channel type can carry and the send-time rules it is under (the window,
     # message tags, the country allow-list, SMS segments): the registry's capabilities.
     capabilities: Callable[[str], Capabilities] = lambda _type: Capabilities()
+    first_assignees: FirstAssignees | None = None
 
 
 Result = Posted | ParleyError
@@ -409,7 +417,12 @@ class _Store:
             if not self.items[i].conversation_id
         }
         if pairs:
-            open_ids = await self._find_or_open(pairs)
+            customers = {
+                (self.items[i].workspace_id, cast(str, self.items[i].channel_id))
+                for i in self.open_items()
+                if not self.items[i].conversation_id and self.items[i].direction is Direction.INBOUND
+            }
+            open_ids = await self._find_or_open(pairs, customers)
             for i in self.open_items():
                 it = self.items[i]
                 if not it.conversation_id:
@@ -428,15 +441,27 @@ class _Store:
                 self.fail(i, NotFound("conversation not found"))
         await self._redirect_reopened()
 
-    async def _find_or_open(self, pairs: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+    async def _find_or_open(
+        self, pairs: set[tuple[str, str, str]], customers: set[tuple[str, str]]
+    ) -> dict[tuple[str, str, str], str]:
+        """``customers``: the (workspace, channel) pairs where a customer's own message
+        opens the conversation; those get their first assignee (a bot attached there)."""
         found = await self._open_conversations(pairs)
         missing = pairs - found.keys()
         if missing:
+            asked = {(ws, ch) for ws, _, ch in missing} & customers
+            first = (
+                await self.rules.first_assignees(self.conn, asked)
+                if asked and self.rules.first_assignees is not None
+                else {}
+            )
             rows = [
                 {
                     "id": new_id("cnv"), "workspace_id": ws, "contact_id": contact, "channel_id": channel,
                     "channel_type": self.channels[channel].type, "status": ConversationStatus.OPEN.value,
-                    "assignee_type": None, "assignee_id": None, "last_seq": 0, "last_message_at": None,
+                    "assignee_type": first.get((ws, channel), (None, None))[0],
+                    "assignee_id": first.get((ws, channel), (None, None))[1],
+                    "team": None, "last_seq": 0, "last_message_at": None,
                     "created_at": self.now, "updated_at": self.now,
                 }
                 for ws, contact, channel in sorted(missing)

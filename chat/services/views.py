@@ -139,6 +139,7 @@ class ConversationView(TypedDict):
     channel_type: str
     status: str
     assignee: Assignee | None
+    team: str | None
     last_seq: int
     last_message_at: str | None
     created_at: str
@@ -312,6 +313,7 @@ def conversation_view(conv: ConversationRow) -> ConversationView:
         "channel_type": conv.channel_type,
         "status": conv.status,
         "assignee": assignee,
+        "team": conv.team,
         "last_seq": conv.last_seq,
         "last_message_at": iso(conv.last_message_at),
         "created_at": iso(conv.created_at),

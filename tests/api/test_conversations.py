@@ -55,8 +55,13 @@ async def test_filters(api: httpx.AsyncClient, services: Any, workspace: dict[st
 
 async def test_unassign_and_bad_assignees(api: httpx.AsyncClient, other_api: httpx.AsyncClient, services: Any) -> None:
     conv = await open_conversation(api, "u")
+    bot = (await api.post("/v1/bots", json={
+        "name": "FAQ", "kind": "rasa", "config": {"url": "https://rasa.example.com"},
+    })).json()
+    r = await api.patch(f"/v1/conversations/{conv['id']}", json={"assignee": {"type": "bot", "id": bot["id"]}})
+    assert r.json()["assignee"] == {"type": "bot", "id": bot["id"]}
     r = await api.patch(f"/v1/conversations/{conv['id']}", json={"assignee": {"type": "bot", "id": "faq-bot"}})
-    assert r.json()["assignee"] == {"type": "bot", "id": "faq-bot"}
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_assignee"
     r = await api.patch(f"/v1/conversations/{conv['id']}", json={"assignee": None})
     assert r.json()["assignee"] is None
     r = await api.patch(f"/v1/conversations/{conv['id']}", json={"assignee": {"type": "agent", "id": "ag_unknown"}})

@@ -232,6 +232,11 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
     ("put", "/v1/workspace/countries"): {"countries": ["US", "GB"]},
     ("post", "/v1/canned-responses"): {"shortcut": "hello", "text": "Hello!"},
     ("patch", "/v1/canned-responses/{canned_id}"): {"text": "Hello!"},
+    ("post", "/v1/bots"): {
+        "name": "Helper", "kind": "http",
+        "config": {"url": "https://example.com/bot", "secret": "0123456789abcdef-secret"},
+    },
+    ("patch", "/v1/bots/{bot_id}"): {"name": "Helper"},
 }
 
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import jwt
 import pytest
 
+from bots import signing
 from chat import security
 
 SECRET = "whsec_test-secret"
@@ -18,9 +19,11 @@ BODY = b'{"type":"message.created","data":{}}'
 
 @pytest.fixture
 def now(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
-    """security's clock, set by the test."""
+    """security's clock (and that of bots.signing, where the webhook signature lives, shared
+    with HTTP bots), set by the test."""
     clock = SimpleNamespace(value=1_800_000_000.0)
     monkeypatch.setattr(security, "time", SimpleNamespace(time=lambda: clock.value))
+    monkeypatch.setattr(signing, "time", SimpleNamespace(time=lambda: clock.value))
     return clock
 
 

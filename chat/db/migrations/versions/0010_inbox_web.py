@@ -10,7 +10,7 @@ from alembic import op
 from chat.db.types import UTCDateTime
 
 revision = "0010_inbox_web"
-down_revision = "0008_send_rules"
+down_revision = "0009_bots"
 branch_labels = None
 depends_on = None
 
