@@ -70,7 +70,13 @@ async def test_the_list_filters_by_any_bot_or_any_agent(api: httpx.AsyncClient) 
     by_bot = (await send(api, "user-1"))["conversation_id"]
     by_ann = (await send(api, "user-2"))["conversation_id"]
     nobody = (await send(api, "user-3"))["conversation_id"]
-    await api.patch(f"/v1/conversations/{by_bot}", json={"assignee": {"type": "bot", "id": "triage"}})
+    bot = await api.post("/v1/bots", json={
+        "name": "Triage", "kind": "python", "config": {"path": "tests.fakes.brains:brain"},
+    })
+    assert bot.status_code == 201, bot.text
+    triage = bot.json()["id"]
+    r = await api.patch(f"/v1/conversations/{by_bot}", json={"assignee": {"type": "bot", "id": triage}})
+    assert r.status_code == 200, r.text
     await api.patch(f"/v1/conversations/{by_ann}", json={"assignee": {"type": "agent", "id": ann["id"]}})
 
     async def listed(assignee: str) -> list[str]:
@@ -81,4 +87,4 @@ async def test_the_list_filters_by_any_bot_or_any_agent(api: httpx.AsyncClient) 
     assert await listed("bot:*") == [by_bot]
     assert await listed("agent:*") == [by_ann]
     assert await listed("none") == [nobody]
-    assert await listed("bot:triage") == [by_bot]
+    assert await listed(f"bot:{triage}") == [by_bot]

@@ -72,7 +72,7 @@ async def test_a_bot_that_cannot_work_is_refused_and_nothing_is_stored(
 
 async def test_a_python_bot_that_fails_to_load_says_why(api: httpx.AsyncClient) -> None:
     r = await api.post("/v1/bots", json={"name": "B", "kind": "python", "config": {"path": "tests.fakes.brains:not_a_brain"}})
-    assert "no 'async def turn(turn)'" in r.json()["error"]["message"]
+    assert "not a bot" in r.json()["error"]["message"]
 
 
 async def test_another_workspaces_bot_is_not_found(
