@@ -14,6 +14,7 @@ from chat.api import (
     messages,
     system,
     webhooks,
+    widget,
 )
 from chat.api.routing import Router
 
@@ -26,6 +27,7 @@ ROUTERS: list[Router] = [
     channels.router,
     webhooks.router,
     inbound.router,
+    widget.router,
 ]
 
 

@@ -1,0 +1,643 @@
+// The widget's conversation state and its /client connection, without any UI.
+//
+// What it keeps (docs/realtime-protocol.md, "Reconnect and resync"): the session token
+// (localStorage, so a reload keeps the visitor and its history), per conversation the
+// highest seq seen without a gap, and an outbox of messages not yet acknowledged (also in
+// localStorage, each with its client_message_id, so a retry is stored once).
+
+import { io, type Socket } from "socket.io-client";
+import type {
+  Ack,
+  AckError,
+  Connection,
+  Content,
+  Conversation,
+  Message,
+  SessionEvent,
+  Settings,
+  Shown,
+  Status,
+  User,
+} from "./types";
+
+const RANK: Record<Status, number> = {
+  failed: -1, pending: 0, scheduled: 1, queued: 2, sent: 3, delivered: 4, read: 5,
+};
+// Refusals and ack errors worth another try later; any other refusal is final.
+const RETRY = new Set(["rate_limited", "unavailable", "internal_error"]);
+const ACK_TIMEOUT = 15000;
+const TYPING_EVERY = 2500;
+const TYPING_IDLE = 4000;
+const AGENT_TYPING_TTL = 8000;
+
+export const DEFAULT_SETTINGS: Settings = {
+  color: "#2563EB",
+  title: null,
+  greeting: null,
+  pre_chat_form: { enabled: false, fields: [] },
+};
+
+interface OutboxItem {
+  cmid: string;
+  content: Content;
+  created_at: string;
+  failed?: AckError;
+}
+
+interface Stored {
+  session?: string;
+  external_id?: string | null;
+  outbox?: OutboxItem[];
+  profiled?: boolean;
+  open?: boolean;
+}
+
+export interface ChatOptions {
+  server: string;
+  widgetKey: string;
+  storage: Storage | null;
+}
+
+type Listener = (data?: unknown) => void;
+
+function better(a: Status, b: Status): Status {
+  return RANK[b] > RANK[a] ? b : a;
+}
+
+function newId(): string {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === "function") return c.randomUUID();
+  const bytes = new Uint8Array(16);
+  c.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The external id a user_token names (its ``sub``), if it can be read. */
+function tokenSubject(token: string): string | undefined {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const sub = JSON.parse(atob(part)).sub;
+    return typeof sub === "string" ? sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class Chat {
+  connection: Connection = "connecting";
+  refusal: AckError | null = null;
+  settings: Settings = DEFAULT_SETTINGS;
+  loading = true;
+  open = false;
+  agentTyping: string | null = null; // who is typing ("" when unnamed), or null
+  private msgs = new Map<string, Message>();
+  private horizons = new Map<string, number>();
+  private current: string | null = null;
+  private contactId: string | null = null;
+  private ready = false; // the session came and its history is in
+  private started = false;
+  private inflight = new Set<string>();
+  private syncing = new Map<string, boolean>(); // conversation -> "run again when done"
+  private stored: Stored;
+  private user: User | null = null;
+  private socket: Socket;
+  private listeners = new Set<Listener>();
+  private handlers = new Map<string, Set<Listener>>();
+  private timers: Record<string, ReturnType<typeof setTimeout> | undefined> = {};
+  private typingSentAt = 0;
+  private delivered = new Map<string, number>();
+  private retryDelay = 1000;
+
+  constructor(private readonly opts: ChatOptions) {
+    this.stored = this.load();
+    this.open = this.stored.open === true;
+    this.socket = io(opts.server.replace(/\/+$/, "") + "/client", {
+      autoConnect: false,
+      auth: (cb) => cb(this.auth()),
+      reconnectionDelayMax: 10000,
+    });
+    const s = this.socket;
+    s.on("session", (e: SessionEvent) => void this.onSession(e));
+    s.on("connect_error", (err: Error & { data?: { code?: string } }) => this.onRefused(err));
+    s.on("disconnect", (reason: string) => this.onDisconnect(reason));
+    s.on("message", (e: { conversation_id: string; message: Message }) =>
+      this.take(e.conversation_id, e.message, true),
+    );
+    s.on("message.status", (e: { message_id: string; status: Status }) => {
+      const m = this.msgs.get(e.message_id);
+      if (m) this.upgrade(m, e.status);
+      this.changed();
+    });
+    s.on("read", (e: { conversation_id: string; reader: { type: string }; seq: number }) => {
+      // An agent read the visitor's messages, or the visitor read on another device.
+      const direction = e.reader.type === "contact" ? "outbound" : "inbound";
+      this.markUpTo(e.conversation_id, e.seq, direction, "read");
+    });
+    s.on("typing", (e: { typing: boolean; author: { type: string; name?: string } }) => {
+      if (e.author.type === "contact") return;
+      this.agentTyping = e.typing ? e.author.name || "" : null;
+      this.timer("agentTyping", AGENT_TYPING_TTL, () => {
+        this.agentTyping = null;
+        this.changed();
+      });
+      this.changed();
+    });
+    s.on("conversation.updated", (c: Conversation) => {
+      if (!this.horizons.has(c.id)) void this.catchUp(c.id);
+    });
+    window.addEventListener("online", () => this.wake());
+    window.addEventListener("offline", () => {
+      // Hold still until the browser is back online (then reconnect at once).
+      this.socket.disconnect();
+      this.connection = "offline";
+      this.changed();
+    });
+    document.addEventListener("visibilitychange", () => this.receipts());
+  }
+
+  // -- what the UI reads --------------------------------------------------------------
+
+  /** Stored messages (by conversation, then seq), then the outbox's. */
+  shown(): Shown[] {
+    const byConv = new Map<string, Message[]>();
+    for (const m of this.msgs.values()) {
+      const list = byConv.get(m.conversation_id) || [];
+      list.push(m);
+      byConv.set(m.conversation_id, list);
+    }
+    const groups = [...byConv.values()].map((l) => l.sort((a, b) => a.seq - b.seq));
+    groups.sort((a, b) => (a[0].created_at < b[0].created_at ? -1 : 1));
+    const out: Shown[] = [];
+    for (const g of groups) {
+      for (const m of g) {
+        out.push({
+          key: m.id,
+          mine: m.direction === "inbound",
+          author: m.author,
+          content: m.content,
+          status: m.status,
+          created_at: m.created_at,
+        });
+      }
+    }
+    for (const item of this.outboxItems()) {
+      out.push({
+        key: item.cmid,
+        mine: true,
+        author: { type: "contact" },
+        content: item.content,
+        status: item.failed ? "failed" : "pending",
+        created_at: item.created_at,
+      });
+    }
+    return out;
+  }
+
+  unread(): number {
+    let n = 0;
+    for (const m of this.msgs.values()) if (m.direction === "outbound" && m.status !== "read") n++;
+    return n;
+  }
+
+  /** Whether to ask the pre-chat form's questions before the first message. */
+  needsForm(): boolean {
+    return (
+      this.settings.pre_chat_form.enabled &&
+      this.ready &&
+      !this.stored.profiled &&
+      !this.stored.external_id &&
+      this.msgs.size === 0 &&
+      this.outboxItems().length === 0
+    );
+  }
+
+  subscribe(fn: Listener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  // -- the page's API (window.Parley) -----------------------------------------------
+
+  on(event: string, fn: Listener): void {
+    const set = this.handlers.get(event) || new Set();
+    set.add(fn);
+    this.handlers.set(event, set);
+  }
+
+  off(event: string, fn: Listener): void {
+    this.handlers.get(event)?.delete(fn);
+  }
+
+  identify(user: User): void {
+    if (!user || typeof user !== "object") return;
+    const token = typeof user.user_token === "string" ? user.user_token : undefined;
+    const external = typeof user.external_id === "string" ? user.external_id : undefined;
+    if (!token && !(external && typeof user.hmac === "string")) {
+      console.warn("Parley.identify needs {external_id, hmac} or {user_token}");
+      return;
+    }
+    const next: User = token ? { user_token: token } : { external_id: external, hmac: user.hmac };
+    if (!token) {
+      if (typeof user.name === "string") next.name = user.name;
+      if (typeof user.email === "string") next.email = user.email;
+    }
+    if (JSON.stringify(next) === JSON.stringify(this.user)) return;
+    this.user = next;
+    const who = token ? tokenSubject(token) : external;
+    if (this.stored.session && this.stored.external_id !== who) this.forget();
+    this.restart();
+  }
+
+  logout(): void {
+    this.user = null;
+    this.forget();
+    this.restart();
+  }
+
+  setOpen(open: boolean): void {
+    if (open === this.open) return;
+    this.open = open;
+    this.stored.open = open;
+    this.save();
+    this.emit(open ? "open" : "close");
+    this.changed();
+    this.receipts();
+  }
+
+  start(): void {
+    this.started = true;
+    if (navigator.onLine === false) {
+      this.connection = "offline";
+      this.changed();
+      return;
+    }
+    this.socket.connect();
+  }
+
+  // -- what the visitor does ----------------------------------------------------------
+
+  send(content: Content): void {
+    this.outbox().push({ cmid: newId(), content, created_at: new Date().toISOString() });
+    this.save();
+    this.typing(false);
+    this.changed();
+    this.flush();
+  }
+
+  retry(cmid: string): void {
+    const item = this.outboxItems().find((i) => i.cmid === cmid);
+    if (!item) return;
+    delete item.failed;
+    this.save();
+    this.changed();
+    this.flush();
+  }
+
+  async submitProfile(profile: { name?: string; email?: string }): Promise<AckError | null> {
+    const ack = await this.call<{ profile: unknown }>("profile", profile);
+    if (ack === null) return { code: "offline", message: "not connected" };
+    if (!ack.ok) return ack.error;
+    this.stored.profiled = true;
+    this.save();
+    this.changed();
+    return null;
+  }
+
+  /** The visitor types (``true``) or stopped (``false``); tells the agents, throttled. */
+  typing(active: boolean): void {
+    const conv = this.current;
+    if (!conv || !this.socket.connected) return;
+    if (active) {
+      const now = Date.now();
+      if (now - this.typingSentAt > TYPING_EVERY) {
+        this.typingSentAt = now;
+        this.socket.emit("typing", { conversation_id: conv, typing: true });
+      }
+      this.timer("typing", TYPING_IDLE, () => this.typing(false));
+    } else if (this.typingSentAt) {
+      this.typingSentAt = 0;
+      this.timer("typing", -1);
+      this.socket.emit("typing", { conversation_id: conv, typing: false });
+    }
+  }
+
+  // -- connection ---------------------------------------------------------------------
+
+  private auth(): Record<string, unknown> {
+    const auth: Record<string, unknown> = { widget_key: this.opts.widgetKey };
+    if (this.stored.session) auth.session = this.stored.session;
+    const u = this.user;
+    if (u?.user_token) auth.user_token = u.user_token;
+    else if (u?.external_id) auth.user = { ...u };
+    return auth;
+  }
+
+  private restart(): void {
+    if (!this.started) return;
+    this.socket.disconnect();
+    this.start();
+  }
+
+  private wake(): void {
+    if (this.started && !this.socket.connected) {
+      this.socket.disconnect(); // resets the backoff: try now
+      this.start();
+    }
+  }
+
+  private async onSession(e: SessionEvent): Promise<void> {
+    this.stored.session = e.session;
+    this.stored.external_id = e.external_id ?? null;
+    this.save();
+    if (this.contactId !== null && this.contactId !== e.contact_id) this.reset();
+    const first = this.contactId === null;
+    this.contactId = e.contact_id;
+    if (e.widget) this.settings = e.widget;
+    this.connection = "online";
+    this.refusal = null;
+    this.retryDelay = 1000;
+    this.changed();
+    if (!this.current && e.conversations.length) this.current = e.conversations[0].id;
+    const ids = new Set(this.horizons.keys());
+    if (this.current) ids.add(this.current);
+    await Promise.all([...ids].map((id) => this.catchUp(id)));
+    if (!this.socket.connected) return;
+    this.ready = true;
+    this.loading = false;
+    this.changed();
+    if (first) this.emit("ready");
+    this.flush();
+    this.receipts();
+  }
+
+  private onDisconnect(reason: string): void {
+    this.ready = false;
+    this.inflight.clear();
+    this.agentTyping = null;
+    this.typingSentAt = 0;
+    // Whatever socket.io buffered while down would go out twice with the outbox's retry.
+    (this.socket as unknown as { sendBuffer: unknown[] }).sendBuffer = [];
+    if (this.connection !== "refused") {
+      this.connection = navigator.onLine === false ? "offline" : "connecting";
+    }
+    if (reason === "io server disconnect") {
+      // The server closed us (e.g. the contact was deleted): a new sign-in says why.
+      this.timer("reconnect", 1000, () => this.start());
+    }
+    this.changed();
+  }
+
+  private onRefused(err: Error & { data?: { code?: string } }): void {
+    const code = err.data?.code;
+    if (!code) {
+      // The transport failed (server down, network): socket.io retries with backoff.
+      this.connection = navigator.onLine === false ? "offline" : "connecting";
+      this.changed();
+      return;
+    }
+    if (code === "invalid_session" && this.stored.session) {
+      this.forget();
+      this.start();
+      return;
+    }
+    this.refusal = { code, message: err.message };
+    if (RETRY.has(code)) {
+      this.connection = "connecting";
+      this.retryDelay = Math.min(this.retryDelay * 2, 30000);
+      this.timer("reconnect", this.retryDelay * (0.5 + Math.random()), () => this.start());
+    } else {
+      this.connection = "refused";
+      console.warn(`Parley widget: the server refused the chat (${code}): ${err.message}`);
+    }
+    this.changed();
+  }
+
+  private call<T>(event: string, payload: unknown, timeout = ACK_TIMEOUT): Promise<Ack<T> | null> {
+    if (!this.socket.connected) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.socket.timeout(timeout).emit(event, payload, (err: Error | null, ack: Ack<T>) =>
+        resolve(err ? null : ack),
+      );
+    });
+  }
+
+  // -- messages and seqs --------------------------------------------------------------
+
+  /** A message of ``conv``: live, from an ack or another device. Gaps are resynced. */
+  private take(conv: string, m: Message, live = false): void {
+    const horizon = this.horizons.get(conv);
+    this.merge([m]);
+    if (horizon === undefined) {
+      void this.catchUp(conv);
+    } else if (m.seq === horizon + 1) {
+      this.horizons.set(conv, m.seq);
+    } else if (m.seq > horizon + 1) {
+      void this.catchUp(conv);
+    }
+    if (live && m.direction === "outbound") {
+      this.agentTyping = null;
+      this.emit("message", m);
+      this.emit("unread", this.unread());
+    }
+    this.changed();
+    this.receipts();
+  }
+
+  /** Everything of ``conv`` after the horizon, page by page; then the horizon is its end. */
+  private async catchUp(conv: string): Promise<void> {
+    if (this.syncing.has(conv)) {
+      this.syncing.set(conv, true);
+      return;
+    }
+    this.syncing.set(conv, false);
+    try {
+      for (let page = 0; page < 50; page++) {
+        const after = this.horizons.get(conv) ?? 0;
+        const ack = await this.call<{ messages: Message[]; last_seq: number; has_more: boolean }>(
+          "resync",
+          { conversation_id: conv, after_seq: after },
+        );
+        if (ack === null) return; // disconnected: the next session resyncs
+        if (!ack.ok) return;
+        this.merge(ack.messages);
+        this.horizons.set(conv, Math.max(after, ack.last_seq));
+        if (!ack.has_more) break;
+      }
+      if (!this.current) this.current = conv;
+      this.changed();
+      this.receipts();
+    } finally {
+      const again = this.syncing.get(conv);
+      this.syncing.delete(conv);
+      if (again) void this.catchUp(conv);
+    }
+  }
+
+  private merge(messages: Message[]): void {
+    let outboxChanged = false;
+    for (const m of messages) {
+      const known = this.msgs.get(m.id);
+      this.msgs.set(m.id, known ? { ...m, status: better(known.status, m.status) } : m);
+      if (m.client_message_id && m.direction === "inbound") {
+        const before = this.outboxItems().length;
+        this.stored.outbox = this.outboxItems().filter((i) => i.cmid !== m.client_message_id);
+        outboxChanged ||= this.stored.outbox.length !== before;
+      }
+    }
+    // What the visitor writes goes to the conversation with the newest message.
+    let newest: Message | undefined;
+    for (const m of this.msgs.values()) if (!newest || m.created_at > newest.created_at) newest = m;
+    if (newest) this.current = newest.conversation_id;
+    if (outboxChanged) this.save();
+  }
+
+  private upgrade(m: Message, status: Status): void {
+    const next = better(m.status, status);
+    if (next !== m.status) this.msgs.set(m.id, { ...m, status: next });
+  }
+
+  private markUpTo(conv: string, seq: number, direction: string, status: Status): void {
+    for (const m of this.msgs.values()) {
+      if (m.conversation_id === conv && m.direction === direction && m.seq <= seq) {
+        this.upgrade(m, status);
+      }
+    }
+    this.emit("unread", this.unread());
+    this.changed();
+  }
+
+  // -- the outbox ---------------------------------------------------------------------
+
+  private outbox(): OutboxItem[] {
+    if (!Array.isArray(this.stored.outbox)) this.stored.outbox = [];
+    return this.stored.outbox;
+  }
+
+  private outboxItems(): OutboxItem[] {
+    return Array.isArray(this.stored.outbox) ? this.stored.outbox : [];
+  }
+
+  /** Sends what waits in the outbox, in order, each once at a time. */
+  private flush(): void {
+    if (!this.ready) return;
+    for (const item of this.outboxItems()) {
+      if (item.failed || this.inflight.has(item.cmid)) continue;
+      this.inflight.add(item.cmid);
+      const payload: Record<string, unknown> = { client_message_id: item.cmid, content: item.content };
+      if (this.current) payload.conversation_id = this.current;
+      void this.call<{ message: Message; conversation: Conversation }>("message", payload).then(
+        (ack) => this.sent(item, payload, ack),
+      );
+    }
+  }
+
+  private sent(
+    item: OutboxItem,
+    payload: Record<string, unknown>,
+    ack: Ack<{ message: Message; conversation: Conversation }> | null,
+  ): void {
+    this.inflight.delete(item.cmid);
+    if (ack !== null && ack.ok) {
+      this.stored.outbox = this.outboxItems().filter((i) => i.cmid !== item.cmid);
+      this.save();
+      this.current = ack.conversation.id;
+      this.take(ack.conversation.id, ack.message);
+      return;
+    }
+    if (ack === null || RETRY.has(ack.error.code)) {
+      this.timer("flush", 3000, () => this.flush()); // a timeout or a busy server: later
+    } else if (ack.error.code === "not_found" && payload.conversation_id) {
+      this.current = null; // that conversation is gone for us: let the server pick
+      this.timer("flush", 0, () => this.flush());
+    } else {
+      item.failed = ack.error;
+      this.save();
+      this.changed();
+    }
+  }
+
+  // -- receipts -----------------------------------------------------------------------
+
+  /** Read when the window is open and seen, else delivered (debounced). */
+  private receipts(): void {
+    this.timer("receipts", 250, () => {
+      if (!this.ready) return;
+      const seen = this.open && document.visibilityState === "visible";
+      const top = new Map<string, number>();
+      const unread = new Set<string>();
+      for (const m of this.msgs.values()) {
+        if (m.direction !== "outbound") continue;
+        top.set(m.conversation_id, Math.max(top.get(m.conversation_id) ?? 0, m.seq));
+        if (m.status !== "read") unread.add(m.conversation_id);
+      }
+      for (const [conv, seq] of top) {
+        if (seen && unread.has(conv)) {
+          this.markUpTo(conv, seq, "outbound", "read");
+          void this.call("read", { conversation_id: conv, seq: this.horizons.get(conv) ?? seq });
+        } else if (seq > (this.delivered.get(conv) ?? 0)) {
+          this.delivered.set(conv, seq);
+          this.markUpTo(conv, seq, "outbound", "delivered");
+          void this.call("delivered", { conversation_id: conv, seq });
+        }
+      }
+    });
+  }
+
+  // -- plumbing -----------------------------------------------------------------------
+
+  private reset(): void {
+    this.msgs.clear();
+    this.horizons.clear();
+    this.delivered.clear();
+    this.current = null;
+    this.loading = true;
+  }
+
+  private forget(): void {
+    this.stored = { open: this.stored.open };
+    this.save();
+    this.reset();
+    this.changed();
+  }
+
+  private timer(name: string, ms: number, fn?: () => void): void {
+    clearTimeout(this.timers[name]);
+    this.timers[name] = ms >= 0 && fn ? setTimeout(fn, ms) : undefined;
+  }
+
+  private emit(event: string, data?: unknown): void {
+    for (const fn of this.handlers.get(event) || []) {
+      try {
+        fn(data);
+      } catch (err) {
+        console.error(err);
+      }
+    }
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+
+  private key(): string {
+    return `parley:${this.opts.widgetKey}`;
+  }
+
+  private load(): Stored {
+    try {
+      const raw = this.opts.storage?.getItem(this.key());
+      const parsed = raw ? JSON.parse(raw) : {};
+      return parsed && typeof parsed === "object" ? (parsed as Stored) : {};
+    } catch {
+      return {};
+    }
+  }
+
+  private save(): void {
+    try {
+      this.opts.storage?.setItem(this.key(), JSON.stringify(this.stored));
+    } catch {
+      // Storage full or denied: the chat works for this page view only.
+    }
+  }
+}
