@@ -52,6 +52,7 @@ async def visit(browser: Any, url: str, **context: Any) -> tuple[Any, Any, list[
     """A new visitor (its own browser context) on ``url``; also the dialogs that fired."""
     ctx = await browser.new_context(**context)
     page = await ctx.new_page()
+    page.set_default_timeout(10_000)
     dialogs: list[str] = []
 
     async def dismiss(dialog: Any) -> None:
@@ -214,4 +215,214 @@ async def test_messages_typed_offline_are_sent_once_and_missed_replies_arrive(
     assert texts == [
         "Before the tunnel", "Sent while you were away", "Typed in the tunnel", "And a second one"
     ]
+    await ctx.close()
+
+
+async def test_what_people_write_stays_text_and_buttons_and_media_work(
+    browser: Any, site: Site, live_server: LiveServer, agent: AgentClient
+) -> None:
+    from playwright.async_api import expect
+
+    ctx, page, dialogs = await visit(browser, site.page("/", page_html(snippet(live_server))))
+    await open_chat(page)
+    await write(page, XSS)
+    event = await agent.wait_for("message", text_is(XSS), WAIT)
+    conv = event["conversation_id"]
+    await agent.send(conv, f"You wrote {XSS} <b>bold</b>")
+    await agent.send(
+        conv,
+        {
+            "type": "buttons",
+            "text": "Which <i>size</i>?",
+            "buttons": [{"id": "small", "title": "Small <script>"}, {"id": "large", "title": "Large"}],
+        },
+    )
+    await agent.send(
+        conv,
+        {"type": "media", "url": f"{live_server.url}/pic.png", "mime_type": "image/png",
+         "caption": "The blue teapot"},
+    )
+    await agent.send(
+        conv,
+        {"type": "media", "url": f"{live_server.url}/invoice.pdf", "mime_type": "application/pdf",
+         "filename": "invoice-42.pdf"},
+    )
+    await expect(mine(page, XSS).locator(".bubble p")).to_have_text(XSS)
+    await expect(theirs(page, "You wrote").locator(".bubble p")).to_have_text(f"You wrote {XSS} <b>bold</b>")
+    assert await page.locator("parley-chat").evaluate("h => h.shadowRoot.querySelectorAll('.bubble img:not([alt])').length") == 0
+    assert await page.locator(".bubble b, .bubble i, .bubble script").count() == 0
+
+    # Buttons are buttons: a click answers with the button's title.
+    small = page.get_by_role("button", name="Small <script>")
+    await expect(small).to_be_visible()
+    await small.click()
+    await agent.wait_for("message", text_is("Small <script>"), WAIT)
+    await expect(mine(page, "Small <script>")).to_have_attribute("data-status", "delivered")
+
+    # Images and files are shown.
+    image = page.get_by_role("img", name="The blue teapot")
+    await expect(image).to_have_attribute("src", f"{live_server.url}/pic.png")
+    link = page.get_by_role("link", name="invoice-42.pdf")
+    await expect(link).to_have_attribute("href", f"{live_server.url}/invoice.pdf")
+    await expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
+    assert dialogs == []
+    await ctx.close()
+
+
+async def test_the_pre_chat_form_fills_the_contact_before_the_first_message(
+    browser: Any, site: Site, live_server: LiveServer, agent: AgentClient
+) -> None:
+    from playwright.async_api import expect
+
+    await configure(
+        live_server,
+        widget={
+            "color": "#0F766E",
+            "title": "Acme help",
+            "greeting": "Hi! Ask us about your order.",
+            "pre_chat_form": {
+                "enabled": True,
+                "fields": [{"key": "name", "required": True}, {"key": "email", "required": True}],
+            },
+        },
+    )
+    ctx, page, _ = await visit(browser, site.page("/", page_html(snippet(live_server))))
+    await open_chat(page)
+    await expect(page.get_by_role("heading", name="Acme help")).to_be_visible()
+    await expect(theirs(page, "Hi! Ask us about your order.")).to_be_visible()
+    name = page.get_by_role("textbox", name=re.compile("^Name"))
+    await expect(name).to_be_focused()
+    await expect(page.get_by_role("textbox", name="Message")).to_have_count(0)
+
+    await page.get_by_role("button", name="Start chat").click()
+    await expect(name).to_have_attribute("aria-invalid", "true")
+    await expect(name).to_be_focused()
+    await name.fill("Ada Lovelace")
+    email = page.get_by_role("textbox", name=re.compile("^Email"))
+    await email.fill("not an address")
+    await page.get_by_role("button", name="Start chat").click()
+    await expect(page.get_by_text("Enter a valid email address.")).to_be_visible()
+    await email.fill("Ada@Example.com")
+    await page.get_by_role("button", name="Start chat").click()
+
+    box = page.get_by_role("textbox", name="Message")
+    await expect(box).to_be_focused()
+    await write(page, "Hi, it is Ada")
+    event = await agent.wait_for("message", text_is("Hi, it is Ada"), WAIT)
+    contact = (await live_server.http.get(f"/v1/contacts/{event['conversation']['contact_id']}")).json()
+    assert (contact["name"], contact["email"]) == ("Ada Lovelace", "ada@example.com")
+
+    # Once answered, a reload goes straight to the conversation (the window stays open).
+    await page.reload()
+    await wait_online(page)
+    await expect(page.get_by_role("textbox", name="Message")).to_be_visible()
+    await expect(page.locator("form.form")).to_have_count(0)
+    await ctx.close()
+
+
+async def test_identify_with_an_hmac_queued_before_the_script_loads(
+    browser: Any, site: Site, live_server: LiveServer, agent: AgentClient
+) -> None:
+    from playwright.async_api import expect
+
+    secret = live_server.workspace["identity_secret"]
+    mac = user_hmac(secret, "user-42")
+    stub = (
+        "<script>window.Parley = window.Parley || {q: [], identify: function (u) "
+        "{ this.q.push(['identify', u]); }};"
+        f"Parley.identify({{external_id: 'user-42', name: 'Grace', email: 'grace@example.com', hmac: '{mac}'}});"
+        "</script>"
+    )
+    ctx, page, _ = await visit(browser, site.page("/", page_html(stub + snippet(live_server))))
+    await open_chat(page)
+    await write(page, "Logged in and asking")
+    event = await agent.wait_for("message", text_is("Logged in and asking"), WAIT)
+    contact = (await live_server.http.get(f"/v1/contacts/{event['conversation']['contact_id']}")).json()
+    assert (contact["external_id"], contact["name"]) == ("user-42", "Grace")
+
+    # The same user on another device (a fresh browser context) sees the same history.
+    other, page2, _ = await visit(browser, site.page("/", page_html(stub + snippet(live_server))))
+    await open_chat(page2)
+    await expect(mine(page2, "Logged in and asking")).to_have_count(1)
+
+    # A wrong hmac is refused, and the window says so instead of pretending to work.
+    bad = stub.replace(mac, "0" * 64)
+    third, page3, _ = await visit(browser, site.page("/bad", page_html(bad + snippet(live_server))))
+    await page3.get_by_role("button", name=re.compile("^Open chat")).click()
+    alert = page3.get_by_role("alert")
+    await expect(alert).to_have_text("We could not verify who you are, so the chat cannot start.")
+    await expect(alert).to_have_attribute("data-refusal", "invalid_hmac")
+    await expect(page3.get_by_role("textbox", name="Message")).to_have_count(0)
+    for c in (ctx, other, third):
+        await c.close()
+
+
+async def test_a_page_outside_the_allowed_origins_shows_the_chat_is_unavailable(
+    browser: Any, site: Site, live_server: LiveServer
+) -> None:
+    from playwright.async_api import expect
+
+    await configure(live_server, allowed_origins=["https://shop.example.com"])
+    ctx, page, _ = await visit(browser, site.page("/", page_html(snippet(live_server))))
+    await page.get_by_role("button", name=re.compile("^Open chat")).click()
+    alert = page.get_by_role("alert")
+    await expect(alert).to_have_text("Chat is not available on this page.")
+    await expect(alert).to_have_attribute("data-refusal", "origin_not_allowed")
+
+    await configure(live_server, allowed_origins=[site.url])
+    await page.reload()  # the window stays open across the reload
+    await wait_online(page)
+    await expect(page.get_by_role("alert")).to_have_count(0)
+    await ctx.close()
+
+
+HOSTILE_CSS = """<style>
+body * , parley-chat { display: none !important; }
+* { color: red !important; font: 40px/4 serif !important; visibility: hidden !important;
+    position: static !important; z-index: -1 !important; pointer-events: none !important; }
+div, button, textarea, input, span, p { all: unset !important; }
+html body { transform: none; }
+</style>"""
+
+
+async def test_a_hostile_page_stylesheet_cannot_hide_or_restyle_the_widget(
+    browser: Any, site: Site, live_server: LiveServer, agent: AgentClient
+) -> None:
+    from playwright.async_api import expect
+
+    url = site.page("/", page_html(snippet(live_server), head=HOSTILE_CSS))
+    ctx, page, _ = await visit(browser, url)
+    launcher = page.get_by_role("button", name=re.compile("^Open chat"))
+    await expect(launcher).to_be_visible()
+    assert await page.get_by_role("heading", name="Acme shop").is_hidden()
+    box = await launcher.bounding_box()
+    assert box is not None and box["width"] == 56 and box["height"] == 56
+    await launcher.click()
+    await wait_online(page)
+    await write(page, "Can you see me?")
+    await agent.wait_for("message", text_is("Can you see me?"), WAIT)
+    bubble = mine(page, "Can you see me?").locator(".bubble")
+    await expect(bubble).to_be_visible()
+    size = await bubble.evaluate("b => getComputedStyle(b).fontSize")
+    assert size == "15px"
+    await ctx.close()
+
+
+async def test_labels_follow_the_visitors_language_or_data_locale(
+    browser: Any, site: Site, live_server: LiveServer
+) -> None:
+    from playwright.async_api import expect
+
+    ctx, page, _ = await visit(browser, site.page("/", page_html(snippet(live_server))), locale="fr-FR")
+    launcher = page.get_by_role("button", name="Ouvrir la discussion")
+    await launcher.click()
+    await expect(page.get_by_role("textbox", name="Message")).to_have_attribute("placeholder", "Écrivez un message…")
+    await expect(page.get_by_role("button", name="Fermer la discussion").first).to_be_visible()
+    await expect(page.get_by_role("dialog", name="Discutons")).to_be_visible()
+    await expect(page.locator(".root")).to_have_attribute("lang", "fr")
+    await ctx.close()
+
+    forced = site.page("/en", page_html(snippet(live_server, ' data-locale="en"')))
+    ctx, page, _ = await visit(browser, forced, locale="fr-FR")
+    await expect(page.get_by_role("button", name="Open chat")).to_be_visible()
     await ctx.close()

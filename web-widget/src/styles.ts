@@ -115,8 +115,9 @@ button, input, textarea { font: inherit; color: inherit; }
 .send:disabled { opacity: .55; cursor: default; }
 .form { padding: 14px 16px; border-top: 1px solid #e3e6ea; display: flex; flex-direction: column; gap: 10px; }
 .form p { margin: 0; }
-.form label { display: flex; flex-direction: column; gap: 4px; font-size: 14px; font-weight: 600; }
-.form input { border: 1px solid #8c959f; border-radius: 8px; padding: 8px 10px; font-weight: 400; }
+.field { display: flex; flex-direction: column; gap: 4px; }
+.form label { font-size: 14px; font-weight: 600; }
+.form input { border: 1px solid #8c959f; border-radius: 8px; padding: 8px 10px; background: #fff; }
 .form input[aria-invalid="true"] { border-color: #b42318; }
 .form .error { color: #b42318; font-size: 13px; font-weight: 400; }
 .primary {

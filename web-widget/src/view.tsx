@@ -344,6 +344,10 @@ function PreChat({ chat, t }: { chat: Chat; t: Labels }) {
   const first = useRef<HTMLInputElement>(null);
   const form = useRef<HTMLFormElement>(null);
   useEffect(() => first.current?.focus(), []);
+  useEffect(() => {
+    // After a failed submit, the first field in error takes the focus (its message is read).
+    form.current?.querySelector<HTMLInputElement>("[aria-invalid=true]")?.focus();
+  }, [errors]);
   const names: Record<string, string> = { name: t.name, email: t.email };
 
   const submit = async (e: Event) => {
@@ -355,10 +359,7 @@ function PreChat({ chat, t }: { chat: Chat; t: Labels }) {
       else if (f.key === "email" && v && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v)) found[f.key] = t.badEmail;
     }
     setErrors(found);
-    if (Object.keys(found).length) {
-      form.current?.querySelector<HTMLInputElement>("[aria-invalid=true]")?.focus();
-      return;
-    }
+    if (Object.keys(found).length) return;
     const profile: Record<string, string> = {};
     for (const f of fields) if ((values[f.key] || "").trim()) profile[f.key] = values[f.key].trim();
     setBusy(true);
@@ -374,13 +375,14 @@ function PreChat({ chat, t }: { chat: Chat; t: Labels }) {
     <form class="form" ref={form} onSubmit={submit} noValidate>
       <p>{t.formIntro}</p>
       {fields.map((f, i) => (
-        <label key={f.key}>
-          <span>
+        <div class="field" key={f.key}>
+          <label for={`parley-${f.key}`}>
             {names[f.key]}
             {f.required ? <span class="sr"> ({t.required})</span> : null}
             {f.required ? <span aria-hidden="true"> *</span> : null}
-          </span>
+          </label>
           <input
+            id={`parley-${f.key}`}
             ref={i === 0 ? first : undefined}
             name={f.key}
             type="text"
@@ -397,7 +399,7 @@ function PreChat({ chat, t }: { chat: Chat; t: Labels }) {
               {errors[f.key]}
             </span>
           ) : null}
-        </label>
+        </div>
       ))}
       <button type="submit" class="primary" disabled={busy}>
         {t.start}
