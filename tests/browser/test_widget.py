@@ -426,3 +426,131 @@ async def test_labels_follow_the_visitors_language_or_data_locale(
     ctx, page, _ = await visit(browser, forced, locale="fr-FR")
     await expect(page.get_by_role("button", name="Open chat")).to_be_visible()
     await ctx.close()
+
+
+async def axe_serious(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page (the widget's shadow root
+    included: axe walks open shadow roots)."""
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def test_keyboard_and_screen_readers_axe_finds_nothing_serious(
+    browser: Any, site: Site, live_server: LiveServer, agent: AgentClient
+) -> None:
+    from playwright.async_api import expect
+
+    ctx, page, _ = await visit(browser, site.page("/", page_html(snippet(live_server))))
+    launcher = page.get_by_role("button", name="Open chat")
+    await expect(launcher).to_be_visible()
+    assert await axe_serious(page) == []
+
+    # Keyboard only: Tab reaches the launcher, Enter opens, the message box has the focus.
+    for _ in range(10):
+        await page.keyboard.press("Tab")
+        if await launcher.evaluate("b => b.getRootNode().activeElement === b"):
+            break
+    await expect(launcher).to_be_focused()
+    await expect(launcher).to_have_attribute("aria-expanded", "false")
+    await page.keyboard.press("Enter")
+    await wait_online(page)
+    box = page.get_by_role("textbox", name="Message")
+    await expect(box).to_be_focused()
+    await page.keyboard.type("Keyboard only")
+    await page.keyboard.press("Enter")
+    event = await agent.wait_for("message", text_is("Keyboard only"), WAIT)
+    await agent.send(event["conversation_id"], "Got it, thanks!")
+    await agent.send(
+        event["conversation_id"],
+        {"type": "buttons", "text": "Rate us", "buttons": [{"id": "good", "title": "Good"}]},
+    )
+    log = page.get_by_role("log", name="Messages")
+    await expect(log).to_have_attribute("aria-live", "polite")
+    await expect(log.locator(".msg", has_text="Got it, thanks!")).to_be_visible()
+    await expect(page.get_by_role("button", name="Good")).to_be_visible()
+    assert await axe_serious(page) == []
+
+    await page.keyboard.press("Escape")
+    await expect(launcher).to_be_focused()
+    await expect(page.get_by_role("dialog")).to_have_count(0)
+    await ctx.close()
+
+
+async def test_on_a_phone_the_window_fills_the_screen_and_screenshots(
+    browser: Any, site: Site, live_server: LiveServer, agent: AgentClient
+) -> None:
+    from playwright.async_api import expect
+
+    await configure(
+        live_server, widget={"title": "Acme help", "greeting": "Hi! Ask us about your order."}
+    )
+    url = site.page("/", page_html(snippet(live_server)))
+    ctx, page, _ = await visit(browser, url, viewport={"width": 1280, "height": 800})
+    await open_chat(page)
+    await write(page, "Hello! Where is order #1042?")
+    event = await agent.wait_for("message", text_is("Hello! Where is order #1042?"), WAIT)
+    conv = event["conversation_id"]
+    await agent.send(conv, "It shipped yesterday: it should reach you on Thursday.")
+    await agent.send(
+        conv,
+        {"type": "buttons", "text": "Anything else?",
+         "buttons": [{"id": "track", "title": "Track it"}, {"id": "done", "title": "No, thanks"}]},
+    )
+    await agent.read(conv, event["message"]["seq"])
+    await expect(page.get_by_role("button", name="No, thanks")).to_be_visible()
+    await agent.typing(conv, True)
+    await expect(page.locator(".typing")).to_have_text("Ann is typing…")
+    panel = page.get_by_role("dialog")
+    box = await panel.bounding_box()
+    assert box is not None and box["width"] == 370
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "widget-desktop.png"))
+    await agent.typing(conv, False)
+    saved = await ctx.storage_state()  # the same visitor (its session) on a phone next
+    await ctx.close()
+
+    phone = {"width": 390, "height": 844}
+    ctx, page, _ = await visit(
+        browser, url, viewport=phone, is_mobile=True, has_touch=True, storage_state=saved
+    )
+    await expect(page.get_by_role("button", name="Open chat")).to_be_visible()
+    await page.get_by_role("button", name="Open chat").tap()
+    await wait_online(page)
+    box = await page.get_by_role("dialog").bounding_box()
+    assert box is not None and (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 390, 844)
+    # The launcher hides behind the full-screen window; the header's button closes it.
+    await expect(page.locator(".launcher")).to_be_hidden()
+    await expect(theirs(page, "It shipped yesterday")).to_be_visible()
+    await write(page, "Great, thank you!")
+    await agent.wait_for("message", text_is("Great, thank you!"), WAIT)
+    await expect(mine(page, "Great, thank you!")).to_have_attribute("data-status", "delivered")
+    assert await axe_serious(page) == []
+    await page.screenshot(path=str(SCREENSHOTS / "widget-phone.png"))
+    await page.get_by_role("button", name="Close chat").tap()
+    await expect(page.get_by_role("button", name="Open chat")).to_be_focused()
+    await ctx.close()
+
+
+async def test_the_demo_page_carries_the_snippet_and_the_widget_works_there(
+    browser: Any, live_server: LiveServer, agent: AgentClient
+) -> None:
+    from playwright.async_api import expect
+
+    key = live_server.workspace["widget_key"]
+    url = f"{live_server.url}/widget/demo?widget_key={key}"
+    ctx, page, dialogs = await visit(browser, url)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    await expect(page.get_by_text(f'data-widget-key="{key}"')).to_be_visible()
+    await open_chat(page)
+    await write(page, "Trying the demo")
+    await agent.wait_for("message", text_is("Trying the demo"), WAIT)
+    await expect(mine(page, "Trying the demo")).to_have_attribute("data-status", "delivered")
+    assert errors == [] and dialogs == []
+    await ctx.close()

@@ -110,7 +110,9 @@ export class Chat {
 
   constructor(private readonly opts: ChatOptions) {
     this.stored = this.load();
-    this.open = this.stored.open === true;
+    // Open again after a reload or on the site's next page; not on a phone, where the
+    // window would cover the new page.
+    this.open = this.stored.open === true && !window.matchMedia?.("(max-width: 480px)").matches;
     this.socket = io(opts.server.replace(/\/+$/, "") + "/client", {
       autoConnect: false,
       auth: (cb) => cb(this.auth()),

@@ -133,8 +133,5 @@ button, input, textarea { font: inherit; color: inherit; }
   }
   .open .launcher { display: none; }
 }
-@media (prefers-reduced-motion: no-preference) {
-  .launcher { transition: transform .15s ease; }
-  .launcher:hover { transform: scale(1.05); }
-}
+.launcher:hover { box-shadow: 0 6px 20px rgba(0,0,0,.32); }
 `;

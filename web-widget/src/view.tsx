@@ -112,10 +112,10 @@ function stateLabel(status: Status, t: Labels, online: boolean): string {
   }
 }
 
-function authorName(s: Shown, t: Labels, title: string): string {
+function authorName(s: Shown, t: Labels, team: string): string {
   if (s.mine) return t.you;
   if (s.author.type === "bot") return t.bot;
-  return s.author.name || title;
+  return s.author.name || team;
 }
 
 interface Props {
@@ -132,14 +132,15 @@ export function App({ chat, t, locale }: Props) {
   const colors = palette(/^#[0-9a-f]{6}$/i.test(settings.color) ? settings.color : "#2563EB");
   const unread = chat.open ? 0 : chat.unread();
   const title = settings.title || t.title;
+  const team = settings.title || t.team;
   const close = () => {
     chat.setOpen(false);
     setTimeout(() => launcher.current?.focus(), 0); // after the launcher shows again (phones)
   };
   const style = { "--pc": settings.color, "--pc-text": colors.text, "--pc-ink": colors.ink } as CSSProperties;
   return (
-    <div class={chat.open ? "root open" : "root"} style={style} lang={locale}>
-      {chat.open ? <Panel chat={chat} t={t} title={title} onClose={close} /> : null}
+    <aside class={chat.open ? "root open" : "root"} style={style} lang={locale} aria-label={title}>
+      {chat.open ? <Panel chat={chat} t={t} title={title} team={team} onClose={close} /> : null}
       <button
         ref={launcher}
         type="button"
@@ -159,11 +160,12 @@ export function App({ chat, t, locale }: Props) {
       <div class="sr" role="status">
         {unread ? t.unread(unread) : ""}
       </div>
-    </div>
+    </aside>
   );
 }
 
-function Panel({ chat, t, title, onClose }: { chat: Chat; t: Labels; title: string; onClose: () => void }) {
+function Panel(props: { chat: Chat; t: Labels; title: string; team: string; onClose: () => void }) {
+  const { chat, t, title, team, onClose } = props;
   const log = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const shown = chat.shown();
@@ -209,6 +211,8 @@ function Panel({ chat, t, title, onClose }: { chat: Chat; t: Labels; title: stri
         ref={log}
         class="log"
         role="log"
+        aria-live="polite"
+        aria-relevant="additions"
         aria-label={t.messages}
         aria-busy={chat.loading && !refused}
         tabIndex={0}
@@ -231,7 +235,7 @@ function Panel({ chat, t, title, onClose }: { chat: Chat; t: Labels; title: stri
                 key={s.key}
                 s={s}
                 t={t}
-                title={title}
+                team={team}
                 online={online}
                 showState={s.mine && (i === lastMine || s.status === "pending" || s.status === "failed")}
                 withName={i === 0 || shown[i - 1].mine !== s.mine}
@@ -243,7 +247,7 @@ function Panel({ chat, t, title, onClose }: { chat: Chat; t: Labels; title: stri
         )}
       </div>
       <div class="typing" role="status">
-        {chat.agentTyping !== null ? t.typing(chat.agentTyping || title) : ""}
+        {chat.agentTyping !== null ? t.typing(chat.agentTyping || team) : ""}
       </div>
       {refused ? null : form ? <PreChat chat={chat} t={t} /> : <Composer chat={chat} t={t} />}
     </div>
@@ -253,7 +257,7 @@ function Panel({ chat, t, title, onClose }: { chat: Chat; t: Labels; title: stri
 function Bubble(props: {
   s: Shown;
   t: Labels;
-  title: string;
+  team: string;
   online: boolean;
   showState: boolean;
   withName: boolean;
@@ -266,11 +270,11 @@ function Bubble(props: {
     <div class={s.mine ? "msg mine" : "msg theirs"} data-status={s.status} data-key={s.key}>
       {props.withName ? (
         <div class="who" aria-hidden="true">
-          {authorName(s, t, props.title)}
+          {authorName(s, t, props.team)}
         </div>
       ) : null}
       <div class="bubble">
-        <span class="sr">{authorName(s, t, props.title)}: </span>
+        <span class="sr">{authorName(s, t, props.team)}: </span>
         <Body content={s.content} t={t} onChoose={s.mine ? undefined : props.onChoose} />
       </div>
       {props.showState ? (
