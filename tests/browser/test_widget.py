@@ -8,10 +8,12 @@ cross-origin as on a customer's site.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
 from chat.domain.enums import AgentRole
@@ -162,12 +164,14 @@ async def test_visitor_and_agent_talk_with_states_typing_unread_and_reload(
     assert typing["conversation_id"] == conv
 
     # Closed (Escape), a new reply makes the launcher's badge; focus is back on the launcher.
+    await page.evaluate("window.Parley.on('unread', n => { window.unreadSeen = n; })")
     await page.keyboard.press("Escape")
     launcher = page.get_by_role("button", name=re.compile("^Open chat"))
     await expect(launcher).to_be_focused()
     await agent.send(conv, "Anything else?")
     await expect(page.locator(".badge")).to_have_text("1")
     await expect(launcher).to_have_accessible_name("Open chat, 1 unread message")
+    assert await page.evaluate("window.unreadSeen") == 1
 
     # A reload keeps the session, the history and the unread count.
     await page.reload()
@@ -353,6 +357,32 @@ async def test_identify_with_an_hmac_queued_before_the_script_loads(
     await expect(alert).to_have_text("We could not verify who you are, so the chat cannot start.")
     await expect(alert).to_have_attribute("data-refusal", "invalid_hmac")
     await expect(page3.get_by_role("textbox", name="Message")).to_have_count(0)
+
+    # Identified after the load, with a user_token instead: the widget reconnects as that user.
+    token = jwt.encode(
+        {"sub": "user-43", "name": "Hopper", "exp": int(time.time()) + 600}, secret, algorithm="HS256"
+    )
+    await page3.evaluate("token => window.Parley.identify({user_token: token})", token)
+    await expect(page3.get_by_role("alert")).to_have_count(0)
+    await wait_online(page3)
+    await write(page3, "Signed in with a token")
+    event = await agent.wait_for("message", text_is("Signed in with a token"), WAIT)
+    contact = (await live_server.http.get(f"/v1/contacts/{event['conversation']['contact_id']}")).json()
+    assert (contact["external_id"], contact["name"]) == ("user-43", "Hopper")
+
+    # Logging out forgets the user on this device: an anonymous visitor without that history.
+    key = f"parley:{live_server.workspace['widget_key']}"
+    before = await page2.evaluate("k => JSON.parse(localStorage.getItem(k)).session", key)
+    await page2.evaluate("window.Parley.logout()")
+    await page2.wait_for_function(
+        "([k, old]) => { const s = JSON.parse(localStorage.getItem(k) || '{}');"
+        " return s.session && s.session !== old; }",
+        arg=[key, before],
+    )
+    after = await page2.evaluate("k => JSON.parse(localStorage.getItem(k))", key)
+    assert after["external_id"] is None
+    await wait_online(page2)
+    await expect(mine(page2, "Logged in and asking")).to_have_count(0)
     for c in (ctx, other, third):
         await c.close()
 
