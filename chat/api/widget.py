@@ -16,10 +16,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from chat.api.common import Strict
 from chat.api.routing import Ctx, Router
 from chat.domain.errors import NotFound
 
@@ -95,7 +96,7 @@ async def widget_js(ctx: Ctx) -> Any:
     return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
-class DemoQuery(BaseModel):
+class DemoQuery(Strict):
     widget_key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{1,200}$")
     locale: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
