@@ -574,9 +574,24 @@ async def test_the_demo_page_carries_the_snippet_and_the_widget_works_there(
 
     key = live_server.workspace["widget_key"]
     url = f"{live_server.url}/widget/demo?widget_key={key}"
-    ctx, page, dialogs = await visit(browser, url)
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    ctx = await browser.new_context()
+    page = await ctx.new_page()
+    errors: list[str] = []  # script errors, CSP refusals, failed requests (but the favicon)
+
+    def console(m: Any) -> None:
+        if m.type == "error" and "Failed to load resource" not in m.text:
+            errors.append(m.text)
+
+    def response(r: Any) -> None:
+        if r.status >= 400 and not r.url.endswith("/favicon.ico"):
+            errors.append(f"{r.status} {r.url}")
+
+    page.on("console", console)
+    page.on("response", response)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: dialogs.append(d.message))
+    await page.goto(url)
     await expect(page.get_by_text(f'data-widget-key="{key}"')).to_be_visible()
     await open_chat(page)
     await write(page, "Trying the demo")
