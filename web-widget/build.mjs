@@ -24,7 +24,7 @@ await build({
   legalComments: "none",
   banner: {
     js:
-      `/*! Parley web widget ${pkg.version} (MIT). Bundles Preact (MIT, Jason Miller) and ` +
+      `/*! Parley web widget ${pkg.version} (Apache-2.0). Bundles Preact (MIT, Jason Miller) and ` +
       "socket.io-client, engine.io-client, socket.io-parser, engine.io-parser, " +
       "@socket.io/component-emitter (MIT, Guillermo Rauch and Socket.IO contributors). */",
   },
