@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from chat.api.widget import WIDGET_JS
+from chat.api.widget import WIDGET_JS, _built
+from chat.domain.errors import NotFound
 
 SETTINGS = {
     "color": "#0F766E",
@@ -112,3 +114,9 @@ async def test_bad_widget_settings_are_refused_and_change_nothing(
     locs = [d["loc"][-len(where):] for d in r.json()["error"]["details"]]
     assert where in locs, locs
     assert (await api.get(f"/v1/channels/{inapp['id']}")).json()["config"] == {"allowed_origins": ["*"]}
+
+
+def test_an_unbuilt_widget_is_a_404_that_says_how_to_build_it(tmp_path: Path) -> None:
+    with pytest.raises(NotFound) as caught:
+        _built(tmp_path / "widget.js")
+    assert caught.value.code == "widget_not_built" and "npm run build" in str(caught.value)

@@ -438,13 +438,28 @@ async def test_a_hostile_page_stylesheet_cannot_hide_or_restyle_the_widget(
     await ctx.close()
 
 
-async def test_labels_follow_the_visitors_language_or_data_locale(
+# What a page looks like to a script: computed styles of its elements (the widget's own
+# element excluded).
+PAGE_LOOK = """() => [...document.querySelectorAll('html, body, body *:not(parley-chat):not(script)')]
+  .map(e => { const s = getComputedStyle(e);
+    return [e.localName, s.font, s.color, s.margin, s.display, s.position, s.boxSizing].join('|'); })"""
+
+
+async def test_labels_follow_the_visitors_language_and_the_page_is_left_as_it_was(
     browser: Any, site: Site, live_server: LiveServer
 ) -> None:
     from playwright.async_api import expect
 
-    ctx, page, _ = await visit(browser, site.page("/", page_html(snippet(live_server))), locale="fr-FR")
+    ctx, page, _ = await visit(browser, site.page("/bare", page_html("")), locale="fr-FR")
+    bare = await page.evaluate(PAGE_LOOK)
+    await page.goto(site.page("/", page_html(snippet(live_server))))
     launcher = page.get_by_role("button", name="Ouvrir la discussion")
+    await expect(launcher).to_be_visible()
+    # The widget leaves the page as it was: same styles, one element and one global added.
+    assert await page.evaluate(PAGE_LOOK) == bare
+    assert await page.evaluate("[...document.body.children].map(e => e.localName)") == [
+        "main", "script", "parley-chat"
+    ]
     await launcher.click()
     await expect(page.get_by_role("textbox", name="Message")).to_have_attribute("placeholder", "Écrivez un message…")
     await expect(page.get_by_role("button", name="Fermer la discussion").first).to_be_visible()
