@@ -320,6 +320,8 @@ async def test_the_pre_chat_form_fills_the_contact_before_the_first_message(
     await page.reload()
     await wait_online(page)
     await expect(page.get_by_role("textbox", name="Message")).to_be_visible()
+    # Restored, not opened by the visitor: the page keeps its focus.
+    assert await page.evaluate("document.activeElement.localName") == "body"
     await expect(page.locator("form.form")).to_have_count(0)
     await ctx.close()
 

@@ -90,6 +90,8 @@ export class Chat {
   loading = true;
   open = false;
   agentTyping: string | null = null; // who is typing ("" when unnamed), or null
+  // The visitor opened the window (not a reload restoring it): its first field takes the focus.
+  wantsFocus = false;
   private msgs = new Map<string, Message>();
   private horizons = new Map<string, number>();
   private current: string | null = null;
@@ -259,6 +261,7 @@ export class Chat {
   setOpen(open: boolean): void {
     if (open === this.open) return;
     this.open = open;
+    this.wantsFocus = open;
     this.stored.open = open;
     this.save();
     this.emit(open ? "open" : "close");
@@ -300,6 +303,7 @@ export class Chat {
     if (ack === null) return { code: "offline", message: "not connected" };
     if (!ack.ok) return ack.error;
     this.stored.profiled = true;
+    this.wantsFocus = true;
     this.save();
     this.changed();
     return null;

@@ -294,7 +294,9 @@ function Bubble(props: {
 function Composer({ chat, t }: { chat: Chat; t: Labels }) {
   const [text, setText] = useState("");
   const area = useRef<HTMLTextAreaElement>(null);
-  useEffect(() => area.current?.focus(), []);
+  useEffect(() => {
+    if (chat.wantsFocus) area.current?.focus();
+  }, []);
   const grow = () => {
     const el = area.current;
     if (!el) return;
@@ -347,7 +349,9 @@ function PreChat({ chat, t }: { chat: Chat; t: Labels }) {
   const [busy, setBusy] = useState(false);
   const first = useRef<HTMLInputElement>(null);
   const form = useRef<HTMLFormElement>(null);
-  useEffect(() => first.current?.focus(), []);
+  useEffect(() => {
+    if (chat.wantsFocus) first.current?.focus();
+  }, []);
   useEffect(() => {
     // After a failed submit, the first field in error takes the focus (its message is read).
     form.current?.querySelector<HTMLInputElement>("[aria-invalid=true]")?.focus();
