@@ -92,6 +92,8 @@ export class Chat {
   agentTyping: string | null = null; // who is typing ("" when unnamed), or null
   // The visitor opened the window (not a reload restoring it): its first field takes the focus.
   wantsFocus = false;
+  // Past the first moments of the page: a "Connecting…" is worth showing from then on.
+  settled = false;
   private msgs = new Map<string, Message>();
   private horizons = new Map<string, number>();
   private current: string | null = null;
@@ -270,6 +272,12 @@ export class Chat {
   }
 
   start(): void {
+    if (!this.started) {
+      this.timer("settle", 1500, () => {
+        this.settled = true;
+        this.changed();
+      });
+    }
     this.started = true;
     if (navigator.onLine === false) {
       this.connection = "offline";
@@ -361,6 +369,7 @@ export class Chat {
     if (e.widget) this.settings = e.widget;
     this.connection = "online";
     this.refusal = null;
+    this.settled = true;
     this.retryDelay = 1000;
     this.changed();
     if (!this.current && e.conversations.length) this.current = e.conversations[0].id;

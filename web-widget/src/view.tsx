@@ -192,7 +192,7 @@ function Panel(props: { chat: Chat; t: Labels; title: string; team: string; onCl
 
   let bar: string | null = null;
   if (chat.connection === "offline") bar = t.offline;
-  else if (chat.connection === "connecting") bar = chat.refusal ? t.unavailable : t.connecting;
+  else if (chat.connection === "connecting" && chat.settled) bar = chat.refusal ? t.unavailable : t.connecting;
   const lastMine = shown.map((s) => s.mine).lastIndexOf(true);
   const identityRefused = chat.refusal && /hmac|user_token|identity/.test(chat.refusal.code);
 
