@@ -408,6 +408,9 @@ async def test_a_page_outside_the_allowed_origins_shows_the_chat_is_unavailable(
     await ctx.close()
 
 
+# Everything a stylesheet can throw at the widget's element and what it inherits. `display:
+# none` spares <html> and <body> themselves: hiding those hides the whole page, the widget
+# with it, and nothing inside a page can (or should) undo that.
 HOSTILE_CSS = """<style>
 body * , parley-chat { display: none !important; }
 * { color: red !important; font: 40px/4 serif !important; visibility: hidden !important;
