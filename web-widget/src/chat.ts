@@ -1,11 +1,13 @@
-// The widget's conversation state and its /client connection, without any UI.
+// The widget's /client connection and what the window shows, without any UI.
 //
-// What it keeps (docs/realtime-protocol.md, "Reconnect and resync"): the session token
-// (localStorage, so a reload keeps the visitor and its history), per conversation the
-// highest seq seen without a gap, and an outbox of messages not yet acknowledged (also in
-// localStorage, each with its client_message_id, so a retry is stored once).
+// The session token and the outbox live in localStorage (store.ts), so a reload keeps the
+// visitor, its history and what it wrote offline; the messages and their seqs in History
+// (history.ts). After every ``session`` the widget resyncs what it tracks, then sends the
+// outbox (each message with its client_message_id, so a retry is stored once).
 
 import { io, type Socket } from "socket.io-client";
+import { History } from "./history";
+import { newId, type OutboxItem, Store } from "./store";
 import type {
   Ack,
   AckError,
@@ -20,9 +22,6 @@ import type {
   User,
 } from "./types";
 
-const RANK: Record<Status, number> = {
-  failed: -1, pending: 0, scheduled: 1, queued: 2, sent: 3, delivered: 4, read: 5,
-};
 // Refusals and ack errors worth another try later; any other refusal is final.
 const RETRY = new Set(["rate_limited", "unavailable", "internal_error"]);
 const ACK_TIMEOUT = 15000;
@@ -37,21 +36,6 @@ export const DEFAULT_SETTINGS: Settings = {
   pre_chat_form: { enabled: false, fields: [] },
 };
 
-interface OutboxItem {
-  cmid: string;
-  content: Content;
-  created_at: string;
-  failed?: AckError;
-}
-
-interface Stored {
-  session?: string;
-  external_id?: string | null;
-  outbox?: OutboxItem[];
-  profiled?: boolean;
-  open?: boolean;
-}
-
 export interface ChatOptions {
   server: string;
   widgetKey: string;
@@ -59,18 +43,6 @@ export interface ChatOptions {
 }
 
 type Listener = (data?: unknown) => void;
-
-function better(a: Status, b: Status): Status {
-  return RANK[b] > RANK[a] ? b : a;
-}
-
-function newId(): string {
-  const c = globalThis.crypto;
-  if (c && typeof c.randomUUID === "function") return c.randomUUID();
-  const bytes = new Uint8Array(16);
-  c.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** The external id a user_token names (its ``sub``), if it can be read. */
 function tokenSubject(token: string): string | undefined {
@@ -94,15 +66,13 @@ export class Chat {
   wantsFocus = false;
   // Past the first moments of the page: a "Connecting…" is worth showing from then on.
   settled = false;
-  private msgs = new Map<string, Message>();
-  private horizons = new Map<string, number>();
-  private current: string | null = null;
+  private history = new History();
   private contactId: string | null = null;
   private ready = false; // the session came and its history is in
   private started = false;
   private inflight = new Set<string>();
   private syncing = new Map<string, boolean>(); // conversation -> "run again when done"
-  private stored: Stored;
+  private store: Store;
   private user: User | null = null;
   private socket: Socket;
   private listeners = new Set<Listener>();
@@ -113,10 +83,10 @@ export class Chat {
   private retryDelay = 1000;
 
   constructor(private readonly opts: ChatOptions) {
-    this.stored = this.load();
+    this.store = new Store(opts.storage, `parley:${opts.widgetKey}`);
     // Open again after a reload or on the site's next page; not on a phone, where the
     // window would cover the new page.
-    this.open = this.stored.open === true && !window.matchMedia?.("(max-width: 480px)").matches;
+    this.open = this.store.data.open === true && !window.matchMedia?.("(max-width: 480px)").matches;
     this.socket = io(opts.server.replace(/\/+$/, "") + "/client", {
       autoConnect: false,
       auth: (cb) => cb(this.auth()),
@@ -130,8 +100,7 @@ export class Chat {
       this.take(e.conversation_id, e.message, true),
     );
     s.on("message.status", (e: { message_id: string; status: Status }) => {
-      const m = this.msgs.get(e.message_id);
-      if (m) this.upgrade(m, e.status);
+      this.history.setStatus(e.message_id, e.status);
       this.changed();
     });
     s.on("read", (e: { conversation_id: string; reader: { type: string }; seq: number }) => {
@@ -149,7 +118,7 @@ export class Chat {
       this.changed();
     });
     s.on("conversation.updated", (c: Conversation) => {
-      if (!this.horizons.has(c.id)) void this.catchUp(c.id);
+      if (this.history.horizon(c.id) === undefined) void this.catchUp(c.id);
     });
     window.addEventListener("online", () => this.wake());
     window.addEventListener("offline", () => {
@@ -165,44 +134,19 @@ export class Chat {
 
   /** Stored messages (by conversation, then seq), then the outbox's. */
   shown(): Shown[] {
-    const byConv = new Map<string, Message[]>();
-    for (const m of this.msgs.values()) {
-      const list = byConv.get(m.conversation_id) || [];
-      list.push(m);
-      byConv.set(m.conversation_id, list);
-    }
-    const groups = [...byConv.values()].map((l) => l.sort((a, b) => a.seq - b.seq));
-    groups.sort((a, b) => (a[0].created_at < b[0].created_at ? -1 : 1));
-    const out: Shown[] = [];
-    for (const g of groups) {
-      for (const m of g) {
-        out.push({
-          key: m.id,
-          mine: m.direction === "inbound",
-          author: m.author,
-          content: m.content,
-          status: m.status,
-          created_at: m.created_at,
-        });
-      }
-    }
-    for (const item of this.outboxItems()) {
-      out.push({
-        key: item.cmid,
-        mine: true,
-        author: { type: "contact" },
-        content: item.content,
-        status: item.failed ? "failed" : "pending",
-        created_at: item.created_at,
-      });
-    }
-    return out;
+    const waiting: Shown[] = this.outboxItems().map((item) => ({
+      key: item.cmid,
+      mine: true,
+      author: { type: "contact" },
+      content: item.content,
+      status: item.failed ? "failed" : "pending",
+      created_at: item.created_at,
+    }));
+    return [...this.history.shown(), ...waiting];
   }
 
   unread(): number {
-    let n = 0;
-    for (const m of this.msgs.values()) if (m.direction === "outbound" && m.status !== "read") n++;
-    return n;
+    return this.history.unread();
   }
 
   /** Whether to ask the pre-chat form's questions before the first message. */
@@ -210,9 +154,9 @@ export class Chat {
     return (
       this.settings.pre_chat_form.enabled &&
       this.ready &&
-      !this.stored.profiled &&
-      !this.stored.external_id &&
-      this.msgs.size === 0 &&
+      !this.store.data.profiled &&
+      !this.store.data.external_id &&
+      this.history.size === 0 &&
       this.outboxItems().length === 0
     );
   }
@@ -250,7 +194,7 @@ export class Chat {
     if (JSON.stringify(next) === JSON.stringify(this.user)) return;
     this.user = next;
     const who = token ? tokenSubject(token) : external;
-    if (this.stored.session && this.stored.external_id !== who) this.forget();
+    if (this.store.data.session && this.store.data.external_id !== who) this.forget();
     this.restart();
   }
 
@@ -264,8 +208,8 @@ export class Chat {
     if (open === this.open) return;
     this.open = open;
     this.wantsFocus = open;
-    this.stored.open = open;
-    this.save();
+    this.store.data.open = open;
+    this.store.save();
     this.emit(open ? "open" : "close");
     this.changed();
     this.receipts();
@@ -290,8 +234,8 @@ export class Chat {
   // -- what the visitor does ----------------------------------------------------------
 
   send(content: Content): void {
-    this.outbox().push({ cmid: newId(), content, created_at: new Date().toISOString() });
-    this.save();
+    this.store.outbox.push({ cmid: newId(), content, created_at: new Date().toISOString() });
+    this.store.save();
     this.typing(false);
     this.changed();
     this.flush();
@@ -301,7 +245,7 @@ export class Chat {
     const item = this.outboxItems().find((i) => i.cmid === cmid);
     if (!item) return;
     delete item.failed;
-    this.save();
+    this.store.save();
     this.changed();
     this.flush();
   }
@@ -310,16 +254,16 @@ export class Chat {
     const ack = await this.call<{ profile: unknown }>("profile", profile);
     if (ack === null) return { code: "offline", message: "not connected" };
     if (!ack.ok) return ack.error;
-    this.stored.profiled = true;
+    this.store.data.profiled = true;
     this.wantsFocus = true;
-    this.save();
+    this.store.save();
     this.changed();
     return null;
   }
 
   /** The visitor types (``true``) or stopped (``false``); tells the agents, throttled. */
   typing(active: boolean): void {
-    const conv = this.current;
+    const conv = this.history.current;
     if (!conv || !this.socket.connected) return;
     if (active) {
       const now = Date.now();
@@ -339,7 +283,7 @@ export class Chat {
 
   private auth(): Record<string, unknown> {
     const auth: Record<string, unknown> = { widget_key: this.opts.widgetKey };
-    if (this.stored.session) auth.session = this.stored.session;
+    if (this.store.data.session) auth.session = this.store.data.session;
     const u = this.user;
     if (u?.user_token) auth.user_token = u.user_token;
     else if (u?.external_id) auth.user = { ...u };
@@ -360,9 +304,9 @@ export class Chat {
   }
 
   private async onSession(e: SessionEvent): Promise<void> {
-    this.stored.session = e.session;
-    this.stored.external_id = e.external_id ?? null;
-    this.save();
+    this.store.data.session = e.session;
+    this.store.data.external_id = e.external_id ?? null;
+    this.store.save();
     if (this.contactId !== null && this.contactId !== e.contact_id) this.reset();
     const first = this.contactId === null;
     this.contactId = e.contact_id;
@@ -372,9 +316,10 @@ export class Chat {
     this.settled = true;
     this.retryDelay = 1000;
     this.changed();
-    if (!this.current && e.conversations.length) this.current = e.conversations[0].id;
-    const ids = new Set(this.horizons.keys());
-    if (this.current) ids.add(this.current);
+    const h = this.history;
+    if (!h.current && e.conversations.length) h.current = e.conversations[0].id;
+    const ids = new Set(h.conversations());
+    if (h.current) ids.add(h.current);
     await Promise.all([...ids].map((id) => this.catchUp(id)));
     if (!this.socket.connected) return;
     this.ready = true;
@@ -410,7 +355,7 @@ export class Chat {
       this.changed();
       return;
     }
-    if (code === "invalid_session" && this.stored.session) {
+    if (code === "invalid_session" && this.store.data.session) {
       this.forget();
       this.start();
       return;
@@ -440,15 +385,9 @@ export class Chat {
 
   /** A message of ``conv``: live, from an ack or another device. Gaps are resynced. */
   private take(conv: string, m: Message, live = false): void {
-    const horizon = this.horizons.get(conv);
     this.merge([m]);
-    if (horizon === undefined) {
-      void this.catchUp(conv);
-    } else if (m.seq === horizon + 1) {
-      this.horizons.set(conv, m.seq);
-    } else if (m.seq > horizon + 1) {
-      void this.catchUp(conv);
-    }
+    const place = this.history.place(conv, m.seq);
+    if (place === "unknown" || place === "gap") void this.catchUp(conv);
     if (live && m.direction === "outbound") {
       this.agentTyping = null;
       this.emit("message", m);
@@ -467,18 +406,17 @@ export class Chat {
     this.syncing.set(conv, false);
     try {
       for (let page = 0; page < 50; page++) {
-        const after = this.horizons.get(conv) ?? 0;
+        const after = this.history.horizon(conv) ?? 0;
         const ack = await this.call<{ messages: Message[]; last_seq: number; has_more: boolean }>(
           "resync",
           { conversation_id: conv, after_seq: after },
         );
-        if (ack === null) return; // disconnected: the next session resyncs
-        if (!ack.ok) return;
+        if (ack === null || !ack.ok) return; // disconnected (the next session resyncs), or gone
         this.merge(ack.messages);
-        this.horizons.set(conv, Math.max(after, ack.last_seq));
+        this.history.reach(conv, ack.last_seq);
         if (!ack.has_more) break;
       }
-      if (!this.current) this.current = conv;
+      if (!this.history.current) this.history.current = conv;
       this.changed();
       this.receipts();
     } finally {
@@ -488,48 +426,21 @@ export class Chat {
     }
   }
 
+  /** Into the history; the visitor's own messages leave the outbox. */
   private merge(messages: Message[]): void {
-    let outboxChanged = false;
-    for (const m of messages) {
-      const known = this.msgs.get(m.id);
-      this.msgs.set(m.id, known ? { ...m, status: better(known.status, m.status) } : m);
-      if (m.client_message_id && m.direction === "inbound") {
-        const before = this.outboxItems().length;
-        this.stored.outbox = this.outboxItems().filter((i) => i.cmid !== m.client_message_id);
-        outboxChanged ||= this.stored.outbox.length !== before;
-      }
-    }
-    // What the visitor writes goes to the conversation with the newest message.
-    let newest: Message | undefined;
-    for (const m of this.msgs.values()) if (!newest || m.created_at > newest.created_at) newest = m;
-    if (newest) this.current = newest.conversation_id;
-    if (outboxChanged) this.save();
+    this.store.settle(this.history.merge(messages));
   }
 
-  private upgrade(m: Message, status: Status): void {
-    const next = better(m.status, status);
-    if (next !== m.status) this.msgs.set(m.id, { ...m, status: next });
-  }
-
-  private markUpTo(conv: string, seq: number, direction: string, status: Status): void {
-    for (const m of this.msgs.values()) {
-      if (m.conversation_id === conv && m.direction === direction && m.seq <= seq) {
-        this.upgrade(m, status);
-      }
-    }
+  private markUpTo(conv: string, seq: number, direction: "inbound" | "outbound", status: Status): void {
+    this.history.markUpTo(conv, seq, direction, status);
     this.emit("unread", this.unread());
     this.changed();
   }
 
   // -- the outbox ---------------------------------------------------------------------
 
-  private outbox(): OutboxItem[] {
-    if (!Array.isArray(this.stored.outbox)) this.stored.outbox = [];
-    return this.stored.outbox;
-  }
-
   private outboxItems(): OutboxItem[] {
-    return Array.isArray(this.stored.outbox) ? this.stored.outbox : [];
+    return this.store.outbox;
   }
 
   /** Sends what waits in the outbox, in order, each once at a time. */
@@ -539,7 +450,7 @@ export class Chat {
       if (item.failed || this.inflight.has(item.cmid)) continue;
       this.inflight.add(item.cmid);
       const payload: Record<string, unknown> = { client_message_id: item.cmid, content: item.content };
-      if (this.current) payload.conversation_id = this.current;
+      if (this.history.current) payload.conversation_id = this.history.current;
       void this.call<{ message: Message; conversation: Conversation }>("message", payload).then(
         (ack) => this.sent(item, payload, ack),
       );
@@ -553,20 +464,18 @@ export class Chat {
   ): void {
     this.inflight.delete(item.cmid);
     if (ack !== null && ack.ok) {
-      this.stored.outbox = this.outboxItems().filter((i) => i.cmid !== item.cmid);
-      this.save();
-      this.current = ack.conversation.id;
+      this.store.settle([item.cmid]);
       this.take(ack.conversation.id, ack.message);
       return;
     }
     if (ack === null || RETRY.has(ack.error.code)) {
       this.timer("flush", 3000, () => this.flush()); // a timeout or a busy server: later
     } else if (ack.error.code === "not_found" && payload.conversation_id) {
-      this.current = null; // that conversation is gone for us: let the server pick
+      this.history.current = null; // that conversation is gone for us: let the server pick
       this.timer("flush", 0, () => this.flush());
     } else {
       item.failed = ack.error;
-      this.save();
+      this.store.save();
       this.changed();
     }
   }
@@ -578,21 +487,14 @@ export class Chat {
     this.timer("receipts", 250, () => {
       if (!this.ready) return;
       const seen = this.open && document.visibilityState === "visible";
-      const top = new Map<string, number>();
-      const unread = new Set<string>();
-      for (const m of this.msgs.values()) {
-        if (m.direction !== "outbound") continue;
-        top.set(m.conversation_id, Math.max(top.get(m.conversation_id) ?? 0, m.seq));
-        if (m.status !== "read") unread.add(m.conversation_id);
-      }
-      for (const [conv, seq] of top) {
-        if (seen && unread.has(conv)) {
-          this.markUpTo(conv, seq, "outbound", "read");
-          void this.call("read", { conversation_id: conv, seq: this.horizons.get(conv) ?? seq });
-        } else if (seq > (this.delivered.get(conv) ?? 0)) {
-          this.delivered.set(conv, seq);
-          this.markUpTo(conv, seq, "outbound", "delivered");
-          void this.call("delivered", { conversation_id: conv, seq });
+      for (const [conv, { top, unread }] of this.history.replies()) {
+        if (seen && unread) {
+          this.markUpTo(conv, top, "outbound", "read");
+          void this.call("read", { conversation_id: conv, seq: this.history.horizon(conv) ?? top });
+        } else if (top > (this.delivered.get(conv) ?? 0)) {
+          this.delivered.set(conv, top);
+          this.markUpTo(conv, top, "outbound", "delivered");
+          void this.call("delivered", { conversation_id: conv, seq: top });
         }
       }
     });
@@ -601,16 +503,13 @@ export class Chat {
   // -- plumbing -----------------------------------------------------------------------
 
   private reset(): void {
-    this.msgs.clear();
-    this.horizons.clear();
+    this.history.clear();
     this.delivered.clear();
-    this.current = null;
     this.loading = true;
   }
 
   private forget(): void {
-    this.stored = { open: this.stored.open };
-    this.save();
+    this.store.forget();
     this.reset();
     this.changed();
   }
@@ -632,27 +531,5 @@ export class Chat {
 
   private changed(): void {
     for (const fn of this.listeners) fn();
-  }
-
-  private key(): string {
-    return `parley:${this.opts.widgetKey}`;
-  }
-
-  private load(): Stored {
-    try {
-      const raw = this.opts.storage?.getItem(this.key());
-      const parsed = raw ? JSON.parse(raw) : {};
-      return parsed && typeof parsed === "object" ? (parsed as Stored) : {};
-    } catch {
-      return {};
-    }
-  }
-
-  private save(): void {
-    try {
-      this.opts.storage?.setItem(this.key(), JSON.stringify(this.stored));
-    } catch {
-      // Storage full or denied: the chat works for this page view only.
-    }
   }
 }
