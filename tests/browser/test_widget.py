@@ -7,6 +7,7 @@ cross-origin as on a customer's site.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -618,4 +619,36 @@ async def test_the_demo_page_carries_the_snippet_and_the_widget_works_there(
     await agent.wait_for("message", text_is("Trying the demo"), WAIT)
     await expect(mine(page, "Trying the demo")).to_have_attribute("data-status", "delivered")
     assert errors == [] and dialogs == []
+    await ctx.close()
+
+
+async def test_a_stale_session_starts_over_and_what_waited_to_be_sent_goes_out(
+    browser: Any, site: Site, live_server: LiveServer, agent: AgentClient
+) -> None:
+    """A session token that no longer works (expired, forged, its contact deleted) is
+    refused with ``invalid_session``: the widget starts as a new visitor, and a message
+    left in the outbox by an earlier visit is sent, once."""
+    from playwright.async_api import expect
+
+    key = f"parley:{live_server.workspace['widget_key']}"
+    stored = {
+        "session": "not-a-session-token",
+        "outbox": [{"cmid": "left-over-1", "content": {"type": "text", "text": "Written last time"},
+                    "created_at": "2026-01-01T12:00:00.000Z"}],
+    }
+    url = site.page("/", page_html(snippet(live_server)))
+    ctx = await browser.new_context()
+    await ctx.add_init_script(
+        f"if (!localStorage.getItem({key!r})) localStorage.setItem({key!r}, {json.dumps(json.dumps(stored))});"
+    )
+    page = await ctx.new_page()
+    await page.goto(url)
+    event = await agent.wait_for("message", text_is("Written last time"), WAIT)
+    assert event["message"]["client_message_id"] == "left-over-1"
+    await open_chat(page)
+    await expect(mine(page, "Written last time")).to_have_attribute("data-status", "delivered")
+    fresh = await page.evaluate("k => JSON.parse(localStorage.getItem(k))", key)
+    assert fresh["session"] != "not-a-session-token" and fresh["outbox"] == []
+    texts = [m["content"]["text"] for m in await history(live_server, event["conversation_id"])]
+    assert texts == ["Written last time"]
     await ctx.close()

@@ -356,7 +356,12 @@ export class Chat {
       return;
     }
     if (code === "invalid_session" && this.store.data.session) {
+      // Expired, or its contact was deleted: start as a new visitor, and what waits in the
+      // outbox still goes out.
+      const outbox = this.store.outbox;
       this.forget();
+      this.store.data.outbox = outbox;
+      this.store.save();
       this.start();
       return;
     }
