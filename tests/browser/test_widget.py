@@ -8,6 +8,7 @@ cross-origin as on a customer's site.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +25,10 @@ from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.slow
 
+# The README's and docs/widget.md's screenshots, rewritten when PARLEY_UPDATE_SCREENSHOTS=1
+# (otherwise the test takes them into a temporary folder).
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
+UPDATE_SCREENSHOTS = os.environ.get("PARLEY_UPDATE_SCREENSHOTS") == "1"
 WAIT = 10.0  # seconds, for events the Python side waits for
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -534,9 +538,11 @@ async def test_keyboard_and_screen_readers_axe_finds_nothing_serious(
 
 
 async def test_on_a_phone_the_window_fills_the_screen_and_screenshots(
-    browser: Any, site: Site, live_server: LiveServer, agent: AgentClient
+    browser: Any, site: Site, live_server: LiveServer, agent: AgentClient, tmp_path: Path
 ) -> None:
     from playwright.async_api import expect
+
+    shots = SCREENSHOTS if UPDATE_SCREENSHOTS else tmp_path
 
     await configure(
         live_server, widget={"title": "Acme help", "greeting": "Hi! Ask us about your order."}
@@ -560,8 +566,8 @@ async def test_on_a_phone_the_window_fills_the_screen_and_screenshots(
     panel = page.get_by_role("dialog")
     box = await panel.bounding_box()
     assert box is not None and box["width"] == 370
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "widget-desktop.png"))
+    shots.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(shots / "widget-desktop.png"))
     await agent.typing(conv, False)
     saved = await ctx.storage_state()  # the same visitor (its session) on a phone next
     await ctx.close()
@@ -582,7 +588,7 @@ async def test_on_a_phone_the_window_fills_the_screen_and_screenshots(
     await agent.wait_for("message", text_is("Great, thank you!"), WAIT)
     await expect(mine(page, "Great, thank you!")).to_have_attribute("data-status", "delivered")
     assert await axe_serious(page) == []
-    await page.screenshot(path=str(SCREENSHOTS / "widget-phone.png"))
+    await page.screenshot(path=str(shots / "widget-phone.png"))
     await page.get_by_role("button", name="Close chat").tap()
     await expect(page.get_by_role("button", name="Open chat")).to_be_focused()
     await ctx.close()
