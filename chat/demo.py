@@ -107,6 +107,7 @@ async def _describe(
         f"  curl -s {base_url}/v1/conversations -H 'Authorization: Bearer {api_key}'",
         f"  open {base_url}/inbox (the agent inbox; log in as {stored['email']} / {password})",
         f"  open {base_url}/ (links to the API reference at {base_url}/docs)",
+        f"  open {base_url}/widget/demo?widget_key={ws.widget_key} (the web chat widget)",
         "",
     ]
     return "\n".join(lines)

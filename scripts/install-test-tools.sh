@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools that some tests use: a JDK and Debian's OkHttp for the Android
-# client stub, Node.js and npm for the JavaScript socket.io-client test and the inbox build
-# check, Debian's Chromium for the browser tests (tests/browser). Tests whose tool is
+# client stub, Node.js and npm for the JavaScript socket.io-client test and the widget's
+# and inbox's build checks, Debian's Chromium for the browser tests (Playwright drives it;
+# it never downloads a browser of its own). Tests whose tool is
 # missing skip with a reason (or fail under PARLEY_REQUIRE_SERVICES=1).
 # Needs root (or sudo) and Debian/Ubuntu's apt; elsewhere, install the equivalents yourself.
 set -euo pipefail

@@ -18,6 +18,7 @@ from chat.api import (
     system,
     webhooks,
     workspace,
+    widget,
 )
 from chat.api.routing import Router
 
@@ -34,6 +35,7 @@ ROUTERS: list[Router] = [
     inbound.router,
     workspace.router,
     inbox_page.router,
+    widget.router,
 ]
 
 

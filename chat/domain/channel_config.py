@@ -15,7 +15,7 @@ import base64
 import json
 import re
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -333,12 +333,68 @@ def _origin(value: str) -> str:
     return value
 
 
+class PreChatField(BaseModel):
+    """One field of the widget's pre-chat form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: Literal["name", "email"]
+    required: bool = False
+
+
+class PreChatForm(BaseModel):
+    """Asked before a visitor's first message, when ``enabled``; fills the contact's profile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    fields: list[PreChatField] = Field(
+        default_factory=lambda: [
+            PreChatField(key="name", required=False), PreChatField(key="email", required=True)
+        ],
+        min_length=1,
+        max_length=2,
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _unique(cls, value: list[PreChatField]) -> list[PreChatField]:
+        keys = [f.key for f in value]
+        if len(set(keys)) != len(keys):
+            raise ValueError("each field at most once")
+        return value
+
+
+class WidgetSettings(BaseModel):
+    """What the web widget looks like: public, sent to every visitor in the ``session`` event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    color: str = Field(default="#2563EB", pattern=r"^#[0-9A-Fa-f]{6}$")
+    title: str | None = Field(default=None, min_length=1, max_length=80)
+    greeting: str | None = Field(default=None, min_length=1, max_length=500)
+    pre_chat_form: PreChatForm = Field(default_factory=PreChatForm)
+
+
 class InAppConfig(ChannelConfig):
     receives_webhooks = False
 
     allowed_origins: list[Annotated[str, Field(max_length=300), AfterValidator(_origin)]] = Field(
         default_factory=lambda: ["*"], max_length=100
     )
+    # Absent: the defaults of ``WidgetSettings`` (a PATCH replaces the whole object).
+    widget: WidgetSettings | None = None
+
+
+def widget_settings(config: dict[str, Any] | None) -> dict[str, Any]:
+    """The web widget's public settings from an in-app channel's stored ``config``, with
+    defaults filled in; a config stored before it could hold them gets the defaults."""
+    raw = (config or {}).get("widget")
+    try:
+        widget = WidgetSettings.model_validate(raw) if isinstance(raw, dict) else WidgetSettings()
+    except ValueError:
+        widget = WidgetSettings()
+    return widget.model_dump(mode="json")
 
 
 def parse(model: type[ChannelConfig], config: dict[str, Any]) -> ChannelConfig:

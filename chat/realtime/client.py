@@ -23,7 +23,15 @@ from chat.domain.enums import AuthorType, Direction, MessageStatus
 from chat.domain.errors import NotFound, ParleyError
 from chat.realtime import protocol, rooms
 from chat.realtime.namespace import Ack, GuardedNamespace, Peer, handles, refuse
-from chat.realtime.protocol import ClientMessage, Receipt, RegisterPush, Resync, Typing, ok
+from chat.realtime.protocol import (
+    ClientMessage,
+    Profile,
+    Receipt,
+    RegisterPush,
+    Resync,
+    Typing,
+    ok,
+)
 from chat.services.conversations import NewMessage
 from chat.services.messages import Reader, contact_message_view
 from chat.services.presence import CONTACT, Person
@@ -79,6 +87,7 @@ class ClientNamespace(GuardedNamespace):
                 "contact_id": visitor.contact_id,
                 "external_id": visitor.external_id,
                 "conversations": visitor.conversations,
+                "widget": visitor.widget,
             },
         )
         if peer.known:
@@ -180,6 +189,16 @@ class ClientNamespace(GuardedNamespace):
             peer.workspace_id, p.conversation_id, p.after_seq, p.limit, contact_id=peer.contact_id
         )
         return ok(messages=page.messages, last_seq=page.last_seq, has_more=page.has_more)
+
+    @handles("profile", Profile)
+    async def on_profile(self, peer: ClientPeer, p: Profile) -> Ack:
+        """The pre-chat form: name and email fill the contact's profile where empty."""
+        if not peer.known:
+            await self._become_contact(peer)
+        profile = await self.holder.get().visitors.fill_profile(
+            peer.workspace_id, peer.contact_id, p.name, p.email
+        )
+        return ok(profile=profile)
 
     @handles("register_push", RegisterPush)
     async def on_register_push(self, peer: ClientPeer, p: RegisterPush) -> Ack:

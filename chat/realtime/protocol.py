@@ -69,6 +69,13 @@ class ClientMessage(Payload):
     content: Content
 
 
+class Profile(Payload):
+    """The widget's pre-chat form (an addition to the contract)."""
+
+    name: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    email: StrictStr | None = Field(default=None, min_length=3, max_length=320)
+
+
 class Typing(Payload):
     conversation_id: StrictStr = Id
     typing: StrictBool

@@ -30,8 +30,8 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import hmac
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypedDict
 
 import jwt
 from sqlalchemy import Select, select
@@ -40,7 +40,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.db import models as m
 from chat.db.engine import Database
+from chat.domain.channel_config import widget_settings
 from chat.domain.channels import INAPP, REGISTRY
+from chat.domain.emails import normalise_email
 from chat.domain.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from chat.domain.ids import new_id
 from chat.domain.text import NUL_MESSAGE, nul_at
@@ -50,6 +52,11 @@ from chat.services.views import ConversationView, IdentityView, conversation_vie
 
 SESSION_KIND = "session"
 RASA_ADDRESS_PREFIX = "rasa:"
+
+
+class ProfileView(TypedDict):
+    name: str | None
+    email: str | None
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,8 @@ class Visitor:
     session: str  # a fresh session token
     conversations: list[ConversationView] = field(default_factory=list)
     known: bool = True  # False: anonymous, no contact yet (``become_contact`` makes one)
+    # The web widget's public settings (``chat.domain.channel_config.WidgetSettings``).
+    widget: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,10 +133,33 @@ class Visitors:
         resumed = self._session_contact(creds.session, ws.id) if creds.session else None
         identity = _identity(creds, ws.identity_secret)
         if identity is None and (resumed is None or resumed.anonymous):
-            return await self._anonymous(ws.id, channel.id, resumed)
-        return await self._identified(
-            ws.id, channel.id, identity, resumed.contact_id if resumed else None
-        )
+            visitor = await self._anonymous(ws.id, channel.id, resumed)
+        else:
+            visitor = await self._identified(
+                ws.id, channel.id, identity, resumed.contact_id if resumed else None
+            )
+        return replace(visitor, widget=widget_settings(channel.config))
+
+    async def fill_profile(
+        self, workspace_id: str, contact_id: str, name: str | None, email: str | None
+    ) -> ProfileView:
+        """What a visitor typed in the widget's pre-chat form: fills the contact's name and
+        email where they are empty (a verified profile is never overwritten by a form)."""
+        if email is not None:
+            try:
+                email = normalise_email(email)
+            except ValueError as exc:
+                raise Unprocessable(str(exc), code="invalid_email") from exc
+        name = name.strip() if name is not None else None
+        async with self.db.write() as session:
+            contact = await session.get(m.Contact, contact_id)
+            if contact is None or contact.workspace_id != workspace_id:
+                raise NotFound("this contact was deleted", code="contact_deleted")
+            if name and not contact.name:
+                contact.name = name
+            if email and not contact.email:
+                contact.email = email
+            return {"name": contact.name, "email": contact.email}
 
     async def _anonymous(
         self, workspace_id: str, channel_id: str, resumed: _Resumed | None

@@ -25,7 +25,7 @@ async def test_the_landing_page_says_what_runs_and_links_the_docs_and_health(
     page = resp.text
     assert f"<code>{_version()}</code>" in page
     assert ("PostgreSQL" if db_url.startswith("postgresql") else "SQLite") in page
-    assert links(page) == ["/inbox", "/docs", "/openapi.json", "/health", "/ready", "/metrics"]
+    assert links(page) == ["/inbox", "/widget/demo", "/docs", "/openapi.json", "/health", "/ready", "/metrics"]
     for path in links(page):
         assert (await client.get(path)).status_code == 200, path
 

@@ -93,7 +93,7 @@ async def test_every_route_of_the_app_is_in_the_document_with_its_responses(
                     assert "$ref" in schema, (method, route.path, code)
                     assert schema["$ref"].rsplit("/", 1)[1] in schemas
                 else:
-                    # text/javascript: the inbox's assets (chat/api/inbox_page.py)
+                    # text/javascript: the widget and the inbox's assets
                     assert media_type in ("text/plain", "text/html", "text/javascript")
                     assert schema == {"type": "string"}
             errors = {code: r for code, r in responses.items() if not code.startswith("2")}

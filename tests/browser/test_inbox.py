@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ from chat.db import models as m
 from chat.domain.enums import AgentRole, Direction
 from chat.services.conversations import NewMessage
 from parley_client import AgentClient, ParleyClient, user_hmac
-from tests.conftest import LiveServer, clear_database
+from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +42,6 @@ WAIT = 15_000  # ms: the machine may be busy
 # temporary directory, so a test run leaves the working tree as it was).
 UPDATE_SCREENSHOTS = os.environ.get("PARLEY_UPDATE_SCREENSHOTS") == "1"
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "inbox.png"
-
-
-@pytest.fixture
-def db_url(sqlite_url: str) -> Iterator[str]:
-    yield sqlite_url
-    clear_database(sqlite_url)
 
 
 @dataclass
