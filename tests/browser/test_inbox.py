@@ -362,7 +362,13 @@ async def test_status_changes_filters_and_contact_edits(inbox: Inbox) -> None:
     await expect(conversation(page, c2)).to_be_visible()
     await page.get_by_label("Assignee", exact=True).first.select_option("none")
     await expect(listed).to_have_count(2)
-    r = await live.http.patch(f"/v1/conversations/{c1}", json={"assignee": {"type": "bot", "id": "triage"}})
+    bot = await live.http.post("/v1/bots", json={
+        "name": "Triage", "kind": "python", "config": {"path": "tests.fakes.brains:brain"},
+    })
+    assert bot.status_code == 201, bot.text
+    r = await live.http.patch(
+        f"/v1/conversations/{c1}", json={"assignee": {"type": "bot", "id": bot.json()["id"]}}
+    )
     assert r.status_code == 200, r.text
     await expect(listed).to_have_count(1)
     await page.get_by_label("Assignee", exact=True).first.select_option("bots")
@@ -392,7 +398,10 @@ async def test_status_changes_filters_and_contact_edits(inbox: Inbox) -> None:
     assert (contact["name"], contact["attributes"]) == ("Alice Liddell", {"plan": "gold"})
     await expect(conversation(page, c1).locator(".name")).to_have_text("Alice Liddell")
 
-    # The whole history: the latest 50 first, earlier pages on demand.
+    # The whole history: the latest 50 first, earlier pages on demand (with the bot
+    # switched off, so that it does not answer Chen).
+    off = await live.http.patch(f"/v1/bots/{bot.json()['id']}", json={"active": False})
+    assert off.status_code == 200, off.text
     c3 = (await (await inbox.customer("cust-c", "Chen")).send("Hello from Chen"))["conversation_id"]
     for n in range(1, 61):
         r = await live.http.post(
