@@ -180,6 +180,10 @@ async def test_an_unknown_channel_is_404(client: httpx.AsyncClient) -> None:
         }
 
 
+# A valid recipient address on the types that may be unserved.
+SAMPLE_ADDRESS = {"email": "ada@example.com"}
+
+
 def unserved_provider_type(registry: Registry) -> str:
     """A provider type that no connector serves in ``registry``."""
     unserved = [s.type for s in registry if s.connector is None and s.receives_webhooks]
@@ -283,7 +287,7 @@ async def test_without_a_connector_a_send_is_refused_and_nothing_queued(db_url: 
                 "/v1/messages",
                 json={
                     "channel": type_,
-                    "to": {"address": "+14155550100"},
+                    "to": {"address": SAMPLE_ADDRESS.get(type_, "+14155550100")},
                     "content": {"type": "text", "text": "hi"},
                 },
             )
