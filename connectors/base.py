@@ -9,7 +9,8 @@ Outbound: ``send(Outbound) -> SendResult``.
 Inbound: the web edge hands every request to ``/webhooks/{channel_id}`` over as a
 ``WebhookRequest``; ``verify`` raises ``WebhookRejected`` on a bad signature (nothing is
 stored), ``challenge`` answers a provider's verification handshake, and ``parse`` turns
-the body into normalised ``Inbound`` messages, ``StatusUpdate`` values and ``Reaction``s.
+the body into normalised ``Inbound`` messages, ``StatusUpdate`` values, ``Watermark``s
+and ``Reaction``s.
 """
 
 from __future__ import annotations
@@ -86,13 +87,27 @@ class StatusUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class Watermark:
+    """The provider's news about every message Parley sent to ``sender`` up to a time.
+
+    Messenger's ``read`` and ``delivery`` events name no message, only a ``watermark``:
+    everything sent to that customer at or before ``up_to`` (the provider's clock) is
+    read, or delivered. Parley moves each such message of the sender's conversation on
+    the channel forward, as it would for a ``StatusUpdate`` naming it."""
+
+    sender: str  # the customer's address on this channel
+    status: Literal["delivered", "read"]
+    up_to: datetime  # timezone-aware
+
+
+@dataclass(frozen=True, slots=True)
 class Reaction:
     provider_message_id: str  # the message reacted to
     sender: str
     emoji: str | None  # None removes the reaction
 
 
-Parsed = Inbound | StatusUpdate | Reaction
+Parsed = Inbound | StatusUpdate | Watermark | Reaction
 
 
 class WebhookRejected(Exception):

@@ -24,9 +24,11 @@ proof), so ``verify`` lets a GET through only when it carries a ``crc_token``.
 Both directions arrive as ``direct_message_events``: the subscribed account's own sends
 (``sender_id == for_user_id``, including ours through the API) are echoes and are never
 stored. A mark-read event from the customer names ``last_read_event_id``: that message
-becomes ``read`` (Parley ignores ids it did not send; earlier messages are not marked,
-the event names only the last one). A mark-read by the account itself, and typing
-indicators, carry nothing Parley stores.
+becomes ``read`` (a ``StatusUpdate``; Parley ignores ids it did not send), and so does
+everything sent to the customer before it: the id is a Snowflake, whose top bits are its
+creation time (``snowflake_time``), so the event is also a ``read`` ``Watermark`` at that
+time. A mark-read by the account itself, and typing indicators, carry nothing Parley
+stores.
 
 v2's DM create takes no quick-reply options and takes media only as an uploaded
 ``media_id``: buttons go out as text with the options listed. An image (or GIF) is
@@ -57,6 +59,7 @@ from connectors.base import (
     Parsed,
     SendResult,
     StatusUpdate,
+    Watermark,
     WebhookAnswer,
     WebhookRejected,
     WebhookRequest,
@@ -188,9 +191,7 @@ class XDirectMessages:
             if msg is not None:
                 found.append(msg)
         for event in envelope.get("direct_message_mark_read_events") or []:
-            status = _mark_read(event, me)
-            if status is not None:
-                found.append(status)
+            found += _mark_read(event, me)
         # direct_message_indicate_typing_events and the tweet/follow/... activities: nothing
         return found
 
@@ -430,14 +431,29 @@ def _media(media: Mapping[str, Any], text: str) -> dict[str, Any] | None:
     return content
 
 
-def _mark_read(event: Mapping[str, Any], me: str) -> StatusUpdate | None:
+def _mark_read(event: Mapping[str, Any], me: str) -> list[Parsed]:
     if not isinstance(event, dict):
-        return None
+        return []
     reader = str(event.get("sender_id") or "")
-    last = event.get("last_read_event_id")
+    last = str(event.get("last_read_event_id") or "")
     if not last or not reader or reader == me:
-        return None  # the account itself read the customer's messages: nothing to store
-    return StatusUpdate(str(last), "read", at=_at(event.get("created_timestamp")))
+        return []  # the account itself read the customer's messages: nothing to store
+    found: list[Parsed] = [StatusUpdate(last, "read", at=_at(event.get("created_timestamp")))]
+    up_to = snowflake_time(last)
+    if up_to is not None:
+        found.append(Watermark(reader, "read", up_to))
+    return found
+
+
+SNOWFLAKE_EPOCH_MS = 1288834974657  # X's Snowflake epoch (2010-11-04T01:42:54.657Z)
+
+
+def snowflake_time(event_id: str) -> datetime | None:
+    """When X created the object with this Snowflake id (its top 41 bits count
+    milliseconds from X's epoch); None for an id that is not a Snowflake."""
+    if not event_id.isdigit() or int(event_id) >> 22 == 0:
+        return None
+    return datetime.fromtimestamp((int(event_id) >> 22) / 1000 + SNOWFLAKE_EPOCH_MS / 1000, tz=UTC)
 
 
 def _at(ms: object) -> datetime | None:

@@ -1,6 +1,10 @@
 """Delivery records: what was handed to which provider, each attempt, and the statuses
 that come back.
 
+A provider's ``Watermark`` (Messenger's read and delivery events, X's mark-read) names no
+message: it moves every message Parley handed to that address on that channel, stored
+at or before the watermark, with one such UPDATE (``apply_watermark``).
+
 Every status change here is a compare-and-set: one conditional UPDATE on the message
 row, allowed only from the statuses ``status_can_move`` lets it leave, so two racing
 changes (a worker's ``sent`` and a provider's early ``delivered``) end in the forward
@@ -15,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.bus import Bus, DomainEvent
@@ -28,7 +32,7 @@ from chat.domain.ids import new_id
 from chat.services import outbox, statuses
 from chat.services.inbound import ProviderChannel
 from chat.services.views import AttemptView, DeliveryView, attempt_view, delivery_view
-from connectors.base import Reaction, StatusUpdate
+from connectors.base import Reaction, StatusUpdate, Watermark
 
 log = logging.getLogger(__name__)
 
@@ -264,14 +268,58 @@ class Deliveries:
         await self.bus.publish([event])
         return "moved"
 
-    async def apply_news(self, channel: ProviderChannel, news: Sequence[StatusUpdate | Reaction]) -> None:
-        """A provider callback's status updates (moved forward only) and reactions (told to
-        the webhooks and agents as ``message.reaction``), in the order received."""
+    async def apply_watermark(self, channel: ProviderChannel, mark: Watermark) -> int:
+        """Everything sent to ``mark.sender`` on this channel up to ``mark.up_to`` is
+        delivered (or read): move each such message forward, in one compare-and-set.
+
+        The messages are the outbound ones of the sender's conversations on the channel
+        that the provider accepted (a delivery with its id, to that address), stored at or
+        before the watermark: a message is stored before it is handed over, so one the
+        provider timed before the watermark was stored before it too. How many moved."""
+        new = MessageStatus(mark.status)
+        detail = {"by": "provider", "watermark": mark.up_to.isoformat()}
+        conversations = (
+            select(m.Conversation.id)
+            .join(m.ContactIdentity, m.ContactIdentity.contact_id == m.Conversation.contact_id)
+            .where(
+                m.ContactIdentity.workspace_id == channel.workspace_id,
+                m.ContactIdentity.channel_type == channel.type,
+                m.ContactIdentity.address == mark.sender,
+                m.Conversation.channel_id == channel.id,
+            )
+        )
+        handed_over = exists().where(
+            m.Delivery.message_id == _messages.c.id,
+            m.Delivery.channel_id == channel.id,
+            m.Delivery.address == mark.sender,
+            m.Delivery.provider_message_id.is_not(None),
+        )
+        which = (
+            _messages.c.conversation_id.in_(conversations)
+            & (_messages.c.direction == Direction.OUTBOUND.value)
+            & (_messages.c.created_at <= mark.up_to)
+            & handed_over
+        )
+        async with self.db.write() as session:
+            moved = await statuses.move(await session.connection(), which, new, detail)
+        if moved:
+            self.bus.outbox_written()
+            await self.bus.publish(statuses.status_events(moved, new, detail=detail))
+        return len(moved)
+
+    async def apply_news(
+        self, channel: ProviderChannel, news: Sequence[StatusUpdate | Watermark | Reaction]
+    ) -> None:
+        """A provider callback's status updates and watermarks (moved forward only) and
+        reactions (told to the webhooks and agents as ``message.reaction``), in the order
+        received."""
         for item in news:
             if isinstance(item, StatusUpdate):
                 await self.apply_status(
                     channel.id, item.provider_message_id, item.status, item.error_code, item.error_message
                 )
+            elif isinstance(item, Watermark):
+                await self.apply_watermark(channel, item)
             else:
                 await self._reaction(channel, item)
 

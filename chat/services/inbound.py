@@ -7,7 +7,7 @@
 | ``challenge`` | a verification handshake is answered as the connector says |
 | ``parse`` | every ``Inbound`` sender is normalised first (422 ``invalid_address``) |
 | messages | contact found or created by its identity, then ``conversations.post_message`` with ``client_message_id = "<channel_id>:<provider_message_id>"``, so a provider's retry finds the first message instead of storing a second |
-| news | ``StatusUpdate`` and ``Reaction`` values go to the ``NewsHandler`` the composition root gives |
+| news | ``StatusUpdate``, ``Watermark`` and ``Reaction`` values go to the ``NewsHandler`` the composition root gives |
 
 The connector is built for each request from the channel's stored config (unmasked)
 and the shared HTTP client; verifying and parsing do no I/O.
@@ -40,12 +40,13 @@ from connectors.base import (
     Inbound,
     Reaction,
     StatusUpdate,
+    Watermark,
     WebhookAnswer,
     WebhookRejected,
     WebhookRequest,
 )
 
-News = StatusUpdate | Reaction
+News = StatusUpdate | Watermark | Reaction
 
 _CONTENT: TypeAdapter[Any] = TypeAdapter(Content)
 _MAX_CLIENT_MESSAGE_ID = 200  # the column's width
@@ -69,7 +70,7 @@ class ProviderChannel:
 
 class NewsHandler(Protocol):
     async def __call__(self, channel: ProviderChannel, news: Sequence[News]) -> None:
-        """Apply the provider's status updates and reactions (in the order received);
+        """Apply the provider's status updates, watermarks and reactions (in order);
         raise a ``ParleyError`` to answer the provider with an error (it retries)."""
         ...
 

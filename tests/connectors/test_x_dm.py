@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.base import Inbound, Outbound, StatusUpdate, WebhookRejected, WebhookRequest
+from connectors.base import (
+    Inbound,
+    Outbound,
+    StatusUpdate,
+    Watermark,
+    WebhookRejected,
+    WebhookRequest,
+)
 from connectors.errors import GiveUp, RetryLater
 from connectors.x_dm import (
     XDirectMessages,
@@ -21,6 +28,7 @@ from connectors.x_dm import (
     oauth1_header,
     parse_oauth_header,
     signature_base_string,
+    snowflake_time,
     webhook_signature,
 )
 from tests.api.test_channels import VALID
@@ -150,10 +158,21 @@ def test_typing_is_not_stored() -> None:
     assert parsed(signed("x.dm_typing_event.json")) == []
 
 
-def test_the_customer_marking_read_reads_the_last_message_it_names() -> None:
-    [status] = parsed(signed("x.dm_mark_read_event.json"))
+def test_the_customer_marking_read_reads_the_last_message_it_names_and_all_before_it() -> None:
+    status, mark = parsed(signed("x.dm_mark_read_event.json"))
     assert isinstance(status, StatusUpdate)
     assert (status.provider_message_id, status.status) == ("954492095842066437", "read")
+    # The id is a Snowflake: its time is when X made the event it names.
+    assert mark == Watermark(JORDAN, "read", snowflake_time("954492095842066437"))
+
+
+def test_a_snowflakes_time_is_the_creation_time_x_reports() -> None:
+    event = json.loads(fixture("x.dm_event_inbound.json"))["direct_message_events"][0]
+    made = snowflake_time(event["id"])
+    assert made is not None
+    assert int(made.timestamp() * 1000) == int(event["created_timestamp"])
+    assert snowflake_time("1") is None
+    assert snowflake_time("not-an-id") is None
 
 
 def body_with(**envelope: Any) -> WebhookRequest:
@@ -568,6 +587,31 @@ async def test_a_dm_becomes_a_conversation_the_reply_reaches_x_and_mark_read_rea
     assert msg["status"] == "read"
     assert [h["status"] for h in msg["status_history"]] == ["queued", "sent", "read"]
     assert len(await messages_of(api, conv["id"])) == 2
+
+
+async def test_marking_read_up_to_the_customers_own_dm_reads_every_reply_before_it(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Any, xe_api: FakeX
+) -> None:
+    channel = await x_channel(api, xe_api)
+    assert (await deliver(client, channel, fixture("x.dm_event_inbound.json"))).status_code == 200
+    conv = await only_conversation(api, channel)
+    replies = [await reply(api, conv["id"], text) for text in ("one", "two")]
+    for message_id in replies:
+        await settle(api, runtime, message_id, "sent")
+
+    # Jordan answers (X gives the DM a Snowflake id of now), then reads up to that answer.
+    answer = json.loads(fixture("x.dm_event_inbound.json"))
+    answer["direct_message_events"][0]["id"] = xe_api.new_id()
+    assert (await deliver(client, channel, answer)).status_code == 200
+    later = await reply(api, conv["id"], "three, after Jordan read")
+    await settle(api, runtime, later, "sent")
+    last_read = answer["direct_message_events"][0]["id"]
+    assert (await deliver(client, channel, read_up_to(last_read))).status_code == 200
+
+    for message_id in replies:
+        msg = (await api.get(f"/v1/messages/{message_id}")).json()
+        assert [h["status"] for h in msg["status_history"]] == ["queued", "sent", "read"]
+    assert (await api.get(f"/v1/messages/{later}")).json()["status"] == "sent"
 
 
 async def test_server_errors_and_rate_limits_are_retried_then_sent(

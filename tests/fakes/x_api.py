@@ -6,7 +6,8 @@ context whose consumer key and access token it knows, whose HMAC-SHA1 signature
 whose timestamp is within 5 minutes and whose nonce is not replayed (401 problem JSON
 otherwise); a numeric participant id and a JSON body with ``text`` or ``attachments``
 (400 ``invalid-request`` otherwise); text of at most 10,000 characters. It answers 201
-``{"data": {"dm_conversation_id", "dm_event_id"}}`` with rising event ids, and counts
+``{"data": {"dm_conversation_id", "dm_event_id"}}`` with rising Snowflake event ids (their
+top bits the time they were made, as X's are), and counts
 requests against a configurable rate limit (``x-rate-limit-*`` headers, 429 when spent).
 
 It answers by a script, like tests/fakes/provider.py: ``Ok()``, ``Problem(status, body,
@@ -24,7 +25,12 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from connectors.x_dm import hmac_sha1_signature, parse_oauth_header, signature_base_string
+from connectors.x_dm import (
+    SNOWFLAKE_EPOCH_MS,
+    hmac_sha1_signature,
+    parse_oauth_header,
+    signature_base_string,
+)
 from tests.fakes.local import ScriptedFake
 
 HANG: Literal["hang"] = "hang"
@@ -107,7 +113,7 @@ class FakeX(ScriptedFake[Answer]):
     # Files served at ``/files/<name>`` (a stand-in CDN for Parley's media URLs).
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     _nonces: set[str] = field(default_factory=set)
-    _next_id: int = 1_600_000_000_000_000_000
+    _last_id: int = 0
 
     @property
     def sent(self) -> list[Call]:
@@ -164,8 +170,7 @@ class FakeX(ScriptedFake[Answer]):
         if isinstance(answer, Problem):
             self._changed.set()
             return _problem(answer)
-        self._next_id += 1
-        call.dm_event_id = str(self._next_id)
+        call.dm_event_id = self.new_id()
         self._changed.set()
         remaining = self.rate_limit - len(self.sent)
         return web.json_response(
@@ -198,8 +203,7 @@ class FakeX(ScriptedFake[Answer]):
             return self._refuse(_invalid(f"`media_category` [{category}] is not valid"))
         data = media.file.read()
         mime = str(form.get("media_type") or media.content_type)
-        self._next_id += 1
-        media_id = str(self._next_id)
+        media_id = self.new_id()
         self.media[media_id] = (category, mime, data)
         self._changed.set()
         return web.json_response(
@@ -212,6 +216,12 @@ class FakeX(ScriptedFake[Answer]):
                 }
             }
         )
+
+    def new_id(self) -> str:
+        """A Snowflake: milliseconds since X's epoch in the top bits, rising."""
+        made = (int(time.time() * 1000) - SNOWFLAKE_EPOCH_MS) << 22
+        self._last_id = max(made, self._last_id + 1)
+        return str(self._last_id)
 
     def _authenticate(self, request: web.BaseRequest) -> dict[str, str] | None:
         try:
