@@ -31,11 +31,10 @@ time. A mark-read by the account itself, and typing indicators, carry nothing Pa
 stores.
 
 v2's DM create takes no quick-reply options and takes media only as an uploaded
-``media_id``: buttons go out as text with the options listed. An image (or GIF) is
-fetched from its URL and uploaded in one ``POST /2/media/upload`` (``dm_image`` /
-``dm_gif``, at most 5 MB), then attached; other media (video, documents, which need
-X's chunked upload) go out as text with their link, which X shows as a card.
-``Outbound.options["media_id"]`` attaches an already uploaded media as is.
+``media_id``: buttons go out as text with the options listed. An image, GIF or video is
+fetched from its URL and uploaded with X's chunked upload (``connectors/x_media.py``),
+then attached; other media (documents, audio) go out as text with their link, which X
+shows as a card. ``Outbound.options["media_id"]`` attaches an already uploaded media as is.
 """
 
 from __future__ import annotations
@@ -53,6 +52,7 @@ from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 import httpx
 
+from connectors import x_media
 from connectors.base import (
     Inbound,
     Outbound,
@@ -69,8 +69,6 @@ from connectors.errors import GiveUp, RetryLater
 API_BASE_URL = "https://api.x.com"
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 MAX_TEXT = 10_000
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 
 _MEDIA_TYPES = {"photo": "image/jpeg", "animated_gif": "video/mp4", "video": "video/mp4"}
 
@@ -95,9 +93,10 @@ class XDirectMessages:
         options = dict(message.options)
         content = message.content
         if content.get("type") == "media" and not options.get("media_id"):
-            category = _image_category(content)
+            category = x_media.category_for(content)
             if category is not None:
-                options["media_id"] = await self._upload_image(str(content["url"]), category)
+                media = await x_media.fetch(self.http, content, category)
+                options["media_id"] = await x_media.upload(self, media)
         body = request_for(content, options)
         r = await self._post(
             f"{self.base}/2/dm_conversations/with/{participant}/messages", json=body
@@ -112,37 +111,28 @@ class XDirectMessages:
             return SendResult(str(event_id))
         raise _failure(r)
 
-    async def _upload_image(self, url: str, category: str) -> str:
-        """Fetch Parley's image and upload it in one request (``POST /2/media/upload``,
-        multipart, whose body OAuth does not sign); the media id it answers."""
-        try:
-            got = await self.http.get(url, follow_redirects=True)
-        except httpx.TimeoutException as exc:
-            raise RetryLater("timeout fetching the media", code="media_timeout") from exc
-        except httpx.TransportError as exc:
-            raise RetryLater(f"fetching the media: {exc}", code="media_unreachable") from exc
-        if got.status_code >= 500:
-            raise RetryLater(f"HTTP {got.status_code} fetching the media", code="media_unreachable")
-        if got.status_code != 200:
-            raise GiveUp(f"HTTP {got.status_code} fetching the media", code="media_unreachable")
-        if len(got.content) > MAX_IMAGE_BYTES:
-            raise GiveUp("X takes images of at most 5 MB in a DM", code="media_too_large")
-        mime = got.headers.get("content-type", "").split(";")[0].strip() or "image/jpeg"
-        r = await self._post(
-            f"{self.base}/2/media/upload",
-            files={"media": ("media", got.content, mime)},
-            data={"media_category": category, "media_type": mime},
-        )
-        if r.status_code not in (200, 201):
+    async def call(self, method: str, url: str, **kwargs: Any) -> Mapping[str, Any]:
+        """One signed request whose 2xx answer is JSON (``{}`` when empty); any other
+        answer raised as ``RetryLater`` / ``GiveUp`` (``x_media.SignedApi``)."""
+        r = await self._request(method, url, **kwargs)
+        if not 200 <= r.status_code < 300:
             raise _failure(r)
+        if not r.content:
+            return {}
         try:
-            return str(r.json()["data"]["id"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise RetryLater("a media upload answer without an id", code="bad_answer") from exc
+            answer = r.json()
+        except ValueError as exc:
+            raise RetryLater(f"HTTP {r.status_code} with a body that is not JSON", code="bad_answer") from exc
+        return answer if isinstance(answer, dict) else {}
 
     async def _post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self._request("POST", url, **kwargs)
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """``url`` carries its query: OAuth signs it as sent. JSON and multipart bodies
+        are not part of the signature (RFC 5849 3.4.1.3.1)."""
         auth = oauth1_header(
-            "POST",
+            method,
             url,
             consumer_key=self.consumer_key,
             consumer_secret=self.consumer_secret,
@@ -150,7 +140,7 @@ class XDirectMessages:
             token_secret=self.access_token_secret,
         )
         try:
-            return await self.http.post(url, headers={"authorization": auth}, **kwargs)
+            return await self.http.request(method, url, headers={"authorization": auth}, **kwargs)
         except httpx.TimeoutException as exc:
             raise RetryLater("timeout", code="timeout") from exc
         except httpx.TransportError as exc:
@@ -331,17 +321,6 @@ def request_for(content: Mapping[str, Any], options: Mapping[str, Any]) -> dict[
     if len(body.get("text", "")) > MAX_TEXT:
         raise GiveUp(f"X takes at most {MAX_TEXT} characters", code="text_too_long")
     return body
-
-
-def _image_category(content: Mapping[str, Any]) -> str | None:
-    """``dm_image`` / ``dm_gif`` for an image (by MIME type, else by the URL's suffix)."""
-    mime = str(content.get("mime_type") or "").lower()
-    path = urlsplit(str(content.get("url") or "")).path.lower()
-    if mime == "image/gif" or (not mime and path.endswith(".gif")):
-        return "dm_gif"
-    if mime.startswith("image/") or (not mime and path.endswith(_IMAGE_SUFFIXES)):
-        return "dm_image"
-    return None
 
 
 def _failure(r: httpx.Response) -> RetryLater | GiveUp:

@@ -363,16 +363,18 @@ async def test_buttons_go_out_as_text_listing_the_options(
     assert x_api.sent[0].body == {"text": "Reopen it?\n1. Yes\n2. No"}
 
 
-async def test_an_image_is_fetched_uploaded_and_attached(
+async def test_an_image_is_fetched_uploaded_in_chunks_and_attached(
     x_api: FakeX, http: httpx.AsyncClient
 ) -> None:
     x_api.files["fix.png"] = (b"\x89PNG fake image", "image/png")
     media = {"type": "media", "url": f"{x_api.url}/files/fix.png", "caption": "Fixed"}
     result = await connector(x_api.url, http).send(out(media))
-    [(media_id, (category, mime, data))] = x_api.media.items()
-    assert (category, mime, data) == ("dm_image", "image/png", b"\x89PNG fake image")
+    [upload] = x_api.uploads.values()
+    assert upload.steps == ["initialize", "append 0", "finalize"]
+    assert (upload.category, upload.mime_type, upload.total_bytes) == ("dm_image", "image/png", 15)
+    assert x_api.media[upload.media_id] == ("dm_image", "image/png", b"\x89PNG fake image")
     [call] = x_api.sent
-    assert call.body == {"text": "Fixed", "attachments": [{"media_id": media_id}]}
+    assert call.body == {"text": "Fixed", "attachments": [{"media_id": upload.media_id}]}
     assert result.provider_message_id == call.dm_event_id
 
 
@@ -380,9 +382,61 @@ async def test_a_gif_is_uploaded_as_dm_gif(x_api: FakeX, http: httpx.AsyncClient
     x_api.files["yay.gif"] = (b"GIF89a", "image/gif")
     media = {"type": "media", "url": f"{x_api.url}/files/yay.gif"}
     await connector(x_api.url, http).send(out(media))
-    [(media_id, (category, _, _))] = x_api.media.items()
-    assert category == "dm_gif"
-    assert x_api.sent[0].body == {"attachments": [{"media_id": media_id}]}
+    [upload] = x_api.uploads.values()
+    assert upload.category == "dm_gif"
+    assert x_api.sent[0].body == {"attachments": [{"media_id": upload.media_id}]}
+
+
+async def test_a_video_goes_up_in_5_mb_segments_and_is_attached_once_x_has_processed_it(
+    x_api: FakeX, http: httpx.AsyncClient
+) -> None:
+    video = bytes(range(256)) * (11 * 1024 * 1024 // 256)  # 11 MB: segments of 5, 5 and 1
+    x_api.files["clip.mp4"] = (video, "video/mp4")
+    x_api.processing.extend([
+        {"state": "pending", "check_after_secs": 1},
+        {"state": "in_progress", "check_after_secs": 0, "progress_percent": 60},
+        {"state": "succeeded", "progress_percent": 100},
+    ])  # fmt: skip
+    media = {"type": "media", "url": f"{x_api.url}/files/clip.mp4"}
+    await connector(x_api.url, http).send(out(media))
+
+    [upload] = x_api.uploads.values()
+    assert upload.steps == [
+        "initialize", "append 0", "append 1", "append 2", "finalize", "status", "status",
+    ]  # fmt: skip
+    assert [len(upload.segments[i]) for i in range(3)] == [5 * 1024 * 1024] * 2 + [1024 * 1024]
+    assert (upload.category, upload.mime_type, upload.data) == ("dm_video", "video/mp4", video)
+    # The first STATUS came when FINALIZE's check_after_secs said, not before.
+    assert upload.status_at[0] - upload.finalized_at >= 1.0
+    assert x_api.sent[0].body == {"attachments": [{"media_id": upload.media_id}]}
+
+
+async def test_media_x_fails_to_process_gives_up_and_sends_no_dm(
+    x_api: FakeX, http: httpx.AsyncClient
+) -> None:
+    x_api.files["bad.mp4"] = (b"not really a video", "video/mp4")
+    x_api.processing.extend([
+        {"state": "in_progress", "check_after_secs": 0},
+        {"state": "failed", "error": {"code": 1, "name": "InvalidMedia",
+                                      "message": "Unsupported video format"}},
+    ])  # fmt: skip
+    with pytest.raises(GiveUp) as e:
+        await connector(x_api.url, http).send(out({"type": "media", "url": f"{x_api.url}/files/bad.mp4"}))
+    assert e.value.code == "media_processing_failed"
+    assert "Unsupported video format" in e.value.message
+    assert x_api.calls == [] and x_api.media == {}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["content-length", "chunked"])
+async def test_a_file_over_the_limit_gives_up_before_any_upload(
+    x_api: FakeX, http: httpx.AsyncClient, stream: bool
+) -> None:
+    x_api.stream_files = stream
+    x_api.files["huge.png"] = (b"\0" * (5 * 1024 * 1024 + 1), "image/png")
+    with pytest.raises(GiveUp) as e:
+        await connector(x_api.url, http).send(out({"type": "media", "url": f"{x_api.url}/files/huge.png"}))
+    assert e.value.code == "media_too_large"
+    assert x_api.uploads == {} and x_api.calls == []
 
 
 async def test_an_image_that_cannot_be_fetched_gives_up_and_sends_nothing(
@@ -392,21 +446,72 @@ async def test_an_image_that_cannot_be_fetched_gives_up_and_sends_nothing(
     with pytest.raises(GiveUp) as e:
         await connector(x_api.url, http).send(out(media))
     assert e.value.code == "media_unreachable"
-    assert x_api.calls == [] and x_api.media == {}
+    assert x_api.calls == [] and x_api.uploads == {}
 
 
-async def test_other_media_goes_out_as_its_link_and_a_given_media_id_is_attached(
+async def test_a_media_host_that_is_down_is_retried(http: httpx.AsyncClient, x_api: FakeX) -> None:
+    media = {"type": "media", "url": "http://127.0.0.1:9/clip.mp4"}
+    with pytest.raises(RetryLater) as e:
+        await connector(x_api.url, http).send(out(media))
+    assert e.value.code == "media_unreachable"
+    assert x_api.uploads == {}
+
+
+async def test_a_failed_upload_step_is_retried_or_given_up_as_x_says(
+    x_api: FakeX, http: httpx.AsyncClient
+) -> None:
+    x_api.files["fix.png"] = (b"\x89PNG", "image/png")
+    media = {"type": "media", "url": f"{x_api.url}/files/fix.png"}
+    c = connector(x_api.url, http)
+    x_api.fail_upload("append", Problem(503, {"title": "Service Unavailable", "type": "about:blank"}))
+    with pytest.raises(RetryLater) as retry:
+        await c.send(out(media))
+    x_api.fail_upload("initialize", rate_limited(0))
+    with pytest.raises(RetryLater) as limited:
+        await c.send(out(media))
+    x_api.fail_upload(
+        "finalize",
+        Problem(400, {"title": "Invalid Request", "detail": "Media is not valid",
+                      "type": "https://api.twitter.com/2/problems/invalid-request"}),
+    )  # fmt: skip
+    with pytest.raises(GiveUp) as refused:
+        await c.send(out(media))
+    assert (retry.value.code, limited.value.code, refused.value.code) == (
+        "503", "429", "invalid-request",
+    )  # fmt: skip
+    assert x_api.calls == []
+    await c.send(out(media))  # then X is well again
+    assert len(x_api.sent) == 1
+
+
+async def test_every_upload_step_is_signed_status_with_its_query(
+    x_api: FakeX, http: httpx.AsyncClient
+) -> None:
+    x_api.files["clip.mp4"] = (b"\0" * 1000, "video/mp4")
+    x_api.processing.extend([{"state": "pending", "check_after_secs": 0}, {"state": "succeeded"}])
+    await connector(x_api.url, http).send(out({"type": "media", "url": f"{x_api.url}/files/clip.mp4"}))
+    assert x_api.refused == []
+    wrong = XDirectMessages({**CREDS, "consumer_secret": "nope", "api_base_url": x_api.url}, http)
+    with pytest.raises(GiveUp) as e:
+        await wrong.send(out({"type": "media", "url": f"{x_api.url}/files/clip.mp4"}))
+    assert (e.value.code, e.value.status_code) == ("401", 401)
+    assert len(x_api.uploads) == 1
+
+
+async def test_documents_go_out_as_their_link_and_a_given_media_id_is_attached(
     x_api: FakeX, http: httpx.AsyncClient
 ) -> None:
     x_api.media["1455952740635586573"] = ("dm_video", "video/mp4", b"")
+    doc = {"type": "media", "url": "https://cdn.example/manual.pdf", "mime_type": "application/pdf"}
     video = {"type": "media", "url": "https://cdn.example/fix.mp4", "mime_type": "video/mp4"}
     c = connector(x_api.url, http)
-    await c.send(out({**video, "caption": "Fixed"}))
+    await c.send(out({**doc, "caption": "The manual"}))
     await c.send(out(video, media_id="1455952740635586573"))
     assert [s.body for s in x_api.sent] == [
-        {"text": "Fixed\nhttps://cdn.example/fix.mp4"},
+        {"text": "The manual\nhttps://cdn.example/manual.pdf"},
         {"attachments": [{"media_id": "1455952740635586573"}]},
     ]
+    assert x_api.uploads == {}
 
 
 async def test_x_refuses_a_media_id_it_never_issued(x_api: FakeX, http: httpx.AsyncClient) -> None:
@@ -706,3 +811,40 @@ async def test_a_photo_dm_is_stored_as_media_in_the_conversation(
         "mime_type": "image/jpeg",
         "caption": "Broken part",
     }
+
+
+async def test_an_agents_video_reply_is_uploaded_in_chunks_and_reaches_x(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Any, xe_api: FakeX
+) -> None:
+    channel = await x_channel(api, xe_api)
+    assert (await deliver(client, channel, fixture("x.dm_event_inbound.json"))).status_code == 200
+    conv = await only_conversation(api, channel)
+    xe_api.files["how-to.mp4"] = (b"\1" * (6 * 1024 * 1024), "video/mp4")
+    xe_api.processing.extend([{"state": "in_progress", "check_after_secs": 0}, {"state": "succeeded"}])
+    content = {"type": "media", "url": f"{xe_api.url}/files/how-to.mp4", "caption": "How to fix it"}
+    message_id = await reply(api, conv["id"], content)
+
+    msg = await settle(api, runtime, message_id, "sent")
+    [upload] = xe_api.uploads.values()
+    assert upload.steps == ["initialize", "append 0", "append 1", "finalize", "status"]
+    [call] = xe_api.sent
+    assert (call.participant_id, call.body) == (
+        JORDAN,
+        {"text": "How to fix it", "attachments": [{"media_id": upload.media_id}]},
+    )
+    assert msg["delivery"]["provider_message_id"] == call.dm_event_id
+
+
+async def test_a_reply_with_a_file_x_cannot_take_fails_with_media_too_large(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Any, xe_api: FakeX
+) -> None:
+    channel = await x_channel(api, xe_api)
+    assert (await deliver(client, channel, fixture("x.dm_event_inbound.json"))).status_code == 200
+    conv = await only_conversation(api, channel)
+    xe_api.files["poster.png"] = (b"\0" * (6 * 1024 * 1024), "image/png")
+    content = {"type": "media", "url": f"{xe_api.url}/files/poster.png"}
+    message_id = await reply(api, conv["id"], content)
+
+    msg = await settle(api, runtime, message_id, "failed")
+    assert msg["status_history"][-1]["detail"]["code"] == "media_too_large"
+    assert xe_api.uploads == {} and xe_api.calls == []
