@@ -29,7 +29,14 @@ from connectors.base import (
 from connectors.errors import GiveUp, RetryLater
 from connectors.messenger import MessengerConnector
 from tests import conftest
-from tests.connectors.e2e import agent_reply, only_conversation, until_status
+from tests.conftest import LiveServer
+from tests.connectors.e2e import (
+    agent_reply,
+    note_stayed_inside,
+    only_conversation,
+    socket_reply_and_note,
+    until_status,
+)
 from tests.connectors.e2e import messages_on as messages_of
 from tests.fakes.messenger_api import HANG, Accept, Fail, FakeMessengerApi
 
@@ -687,3 +694,21 @@ async def test_read_and_delivery_watermarks_move_every_reply_sent_before_them(
         assert msg["status_history"][-1]["status"] == "read"
     history = (await api.get(f"/v1/messages/{third}")).json()["status_history"]
     assert [h["status"] for h in history] == ["queued", "sent", "read"]
+
+
+async def test_an_agents_reply_on_the_agent_socket_reaches_the_send_api_and_a_note_does_not(
+    live_server: LiveServer, graph_api: FakeMessengerApi
+) -> None:
+    api, runtime = live_server.http, live_server.app.state.runtime
+    config = {**CONFIG, "api_base_url": graph_api.url}
+    r = await api.post("/v1/channels", json={"type": "messenger", "name": "FB", "config": config})
+    assert r.status_code == 201, r.text
+    assert (await callback(api, r.json()["id"], "messenger.inbound_text.json")).status_code == 200
+    conv = await only_conversation(api, r.json()["id"])
+
+    reply_id, note_id = await socket_reply_and_note(live_server, conv["id"], "On its way!")
+    msg = await until_status(api, runtime, reply_id, "sent")
+    await note_stayed_inside(api, runtime, note_id)
+    [sent] = graph_api.requests
+    assert (sent.body["recipient"], sent.body["message"]) == ({"id": PSID}, {"text": "On its way!"})
+    assert msg["delivery"]["provider_message_id"] == graph_api.accepted[0].mid

@@ -32,9 +32,10 @@ from connectors.x_dm import (
     webhook_signature,
 )
 from tests.api.test_channels import VALID
+from tests.conftest import LiveServer
 from tests.connectors.e2e import agent_reply as reply
 from tests.connectors.e2e import messages_in as messages_of
-from tests.connectors.e2e import only_conversation
+from tests.connectors.e2e import note_stayed_inside, only_conversation, socket_reply_and_note
 from tests.connectors.e2e import until_status as settle
 from tests.fakes.x_api import HANG, FakeX, Problem, rate_limited, unauthorized
 
@@ -848,3 +849,19 @@ async def test_a_reply_with_a_file_x_cannot_take_fails_with_media_too_large(
     msg = await settle(api, runtime, message_id, "failed")
     assert msg["status_history"][-1]["detail"]["code"] == "media_too_large"
     assert xe_api.uploads == {} and xe_api.calls == []
+
+
+async def test_an_agents_reply_on_the_agent_socket_reaches_x_and_a_note_does_not(
+    live_server: LiveServer, xe_api: FakeX
+) -> None:
+    api, runtime = live_server.http, live_server.app.state.runtime
+    channel = await x_channel(api, xe_api)
+    assert (await deliver(api, channel, fixture("x.dm_event_inbound.json"))).status_code == 200
+    conv = await only_conversation(api, channel)
+
+    reply_id, note_id = await socket_reply_and_note(live_server, conv["id"], "Thanks, Jordan!")
+    msg = await settle(api, runtime, reply_id, "sent")
+    await note_stayed_inside(api, runtime, note_id)
+    [call] = xe_api.calls
+    assert (call.participant_id, call.body) == (JORDAN, {"text": "Thanks, Jordan!"})
+    assert msg["delivery"]["provider_message_id"] == call.dm_event_id
