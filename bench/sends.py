@@ -65,6 +65,7 @@ class Server:
             f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.pg_name}"
             if self.pg_name else f"sqlite+aiosqlite:///{self.tmp}/bench.db"
         )
+        self.db_url = url
         self.env = {
             **os.environ,
             "PARLEY_DATABASE_URL": url,
