@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = 30.0
     # Provider sends go round-robin over this many HTTP clients (connection pools): one
     # pool's bookkeeping grows with its connections (chat/listeners/deliver.py).
-    delivery_http_clients: int = Field(default=4, ge=1, le=64)
+    delivery_http_clients: int = Field(default=8, ge=1, le=64)
 
     # REST protection: requests per second of one workspace's API keys or of one agent,
     # and login attempts per minute from one address for one account (ten times that

@@ -14,7 +14,7 @@ possible. Once the provider's id is committed, a re-run sends nothing.
 HTTP clients: sends go round-robin over several ``httpx.AsyncClient``s. One client's
 connection pool (httpcore) walks every connection of the pool, with a ``poll`` call per
 idle one, each time a request starts or ends: with the 32 sends a lane may have in
-flight that cost 2-3 ms of CPU per request, against under 1 ms over 4 clients of 8
+flight that cost 2-3 ms of CPU per request, against under 1 ms over clients of 4 to 16
 connections each (bench/drain.py, docs/benchmarks.md). ``settings.delivery_http_clients``
 says how many.
 """
