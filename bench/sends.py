@@ -1,13 +1,19 @@
 """The unified send measured from outside: ``POST /v1/messages`` against a real
 ``parley serve`` on one core, the load from another.
 
-    .venv/bin/python bench/sends.py [--db sqlite|pg] [--seconds 10] [--baseline REV] [--write docs/benchmarks.md]
+    .venv/bin/python bench/sends.py [--db sqlite|pg] [--seconds 10] [--channels inapp,sms] [--quick] [--baseline REV]
 
 Two scenarios, each a closed loop (the next request after the previous answer):
 - ``single``: 64 clients, one recipient per request, addresses from a pool of 1,000
   (after the first round every address is a known contact);
 - ``batch``: 4 clients, 1,000 recipients per request, every address new (each becomes a
   new contact, identity and conversation).
+
+Each runs on every channel of ``--channels``, against the same server: ``inapp`` (user
+ids), and ``sms`` (E.164 numbers, an SMS channel whose ``api_base_url`` is
+bench/provider.py, a fake Twilio answering each send in 50 ms, on core 1 beside the
+load). On ``sms`` every accepted message is also an outbox entry the server's worker
+sends while the load runs, as in production. ``--quick``: 3 seconds per scenario.
 
 With ``--baseline REV`` the same scenarios run first against a checkout of REV (a git
 worktree in a temporary folder), so both figures come from one run on one machine.
@@ -59,6 +65,7 @@ class Server:
             f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.pg_name}"
             if self.pg_name else f"sqlite+aiosqlite:///{self.tmp}/bench.db"
         )
+        self.db_url = url
         self.env = {
             **os.environ,
             "PARLEY_DATABASE_URL": url,
@@ -143,36 +150,80 @@ async def closed_loop(
     return {"messages_per_s": accepted[0] / elapsed, "errors": errors[0], "p99_ms": p99}
 
 
-def single_body(n: int, i: int) -> bytes:
-    address = f"user-{(n * 7919 + i) % 1000}"
-    return json.dumps({"channel": "inapp", "to": {"address": address},
-                       "content": {"type": "text", "text": "Your code is 1234"}}).encode()
+_fresh = itertools.count()
 
 
-def batch_body(n: int, i: int) -> bytes:
-    tag = secrets.token_hex(4)
-    to = [{"address": f"new-{tag}-{k}"} for k in range(1000)]
-    return json.dumps({"channel": "inapp", "to": to,
-                       "content": {"type": "text", "text": "Sale starts today"}}).encode()
+def address(channel: str, n: int) -> str:
+    """The ``n``-th address of a channel: a user id, or a valid US number (+1 415 ...)."""
+    if channel == "sms":
+        return f"+1415{200 + n // 10_000 % 800:03d}{n % 10_000:04d}"
+    return f"user-{n}"
 
 
-def measure(root: Path, db: str, seconds: float) -> dict[str, dict[str, float]]:
+def single_body(channel: str) -> Any:
+    def body(n: int, i: int) -> bytes:
+        to = {"address": address(channel, (n * 7919 + i) % 1000)}
+        return json.dumps({"channel": channel, "to": to,
+                           "content": {"type": "text", "text": "Your code is 1234"}}).encode()
+
+    return body
+
+
+def batch_body(channel: str) -> Any:
+    def body(n: int, i: int) -> bytes:
+        to = [{"address": address(channel, 1000 + next(_fresh))} for _ in range(1000)]
+        return json.dumps({"channel": channel, "to": to,
+                           "content": {"type": "text", "text": "Sale starts today"}}).encode()
+
+    return body
+
+
+def start_provider() -> tuple[subprocess.Popen[bytes], str]:
+    """bench/provider.py (a fake Twilio, 50 ms per send) on core 1; its base URL."""
+    proc = subprocess.Popen([*pin(1), sys.executable, str(ROOT / "bench" / "provider.py"), "--delay", "0.05"],
+                            stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().decode().rsplit(" ", 1)[-1].strip()
+
+
+def measure(root: Path, db: str, seconds: float, channels: list[str]) -> dict[str, dict[str, dict[str, float]]]:
     server = Server(root, db)
+    provider, base = start_provider() if "sms" in channels else (None, "")
     try:
         key = server.start()
-        return asyncio.run(_load(server, key, seconds))
+        return asyncio.run(_load(server, key, seconds, channels, base))
     finally:
         server.stop()
+        if provider is not None:
+            provider.terminate()
+            provider.wait()
 
 
-async def _load(server: Server, key: str, seconds: float) -> dict[str, dict[str, float]]:
+async def _load(
+    server: Server, key: str, seconds: float, channels: list[str], provider: str
+) -> dict[str, dict[str, dict[str, float]]]:
     await server.ready()
     url = f"http://127.0.0.1:{server.port}"
-    await closed_loop(url, key, 64, 2, single_body, 1)  # warm up, and the pool's contacts
-    return {
-        "single": await closed_loop(url, key, 64, seconds, single_body, 1),
-        "batch": await closed_loop(url, key, 4, seconds, batch_body, 1000),
-    }
+    found: dict[str, dict[str, dict[str, float]]] = {}
+    for channel in channels:
+        if channel == "sms":
+            config = {"account_sid": "AC" + "0b" * 16, "auth_token": "bench-token",
+                      "from_number": "+14155550100", "api_base_url": provider}
+            channel_body = {"type": "sms", "name": "bench", "config": config}
+            async with (
+                aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http,
+                http.post(f"{url}/v1/channels", json=channel_body) as r,
+            ):
+                created = r.status == 201
+            if not created:
+                print(f"# no sms channel on this server ({r.status}): skipped", file=sys.stderr)
+                continue
+        await closed_loop(url, key, 64, min(2, seconds), single_body(channel), 1)  # warm up, the pool's contacts
+        found[channel] = {
+            "single": await closed_loop(url, key, 64, seconds, single_body(channel), 1),
+            "batch": await closed_loop(url, key, 4, seconds, batch_body(channel), 1000),
+        }
+    return found
 
 
 def baseline_checkout(rev: str) -> Path:
@@ -187,27 +238,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", choices=["sqlite", "pg"], default="sqlite")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--baseline", help="a git revision to measure first, in the same run")
+    ap.add_argument("--channels", default="inapp,sms", help="comma-separated: inapp, sms")
+    ap.add_argument("--quick", action="store_true", help="3 seconds per scenario")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.seconds = 3.0
+    channels = [c for c in args.channels.split(",") if c]
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})  # the load; the server gets core 0
     results: dict[str, Any] = {}
     if args.baseline:
         tree = baseline_checkout(args.baseline)
         try:
-            results["baseline " + args.baseline] = measure(tree, args.db, args.seconds)
+            results["baseline " + args.baseline] = measure(tree, args.db, args.seconds, channels)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                           check=False, capture_output=True, text=True).stdout.strip()
-    results["parley " + head] = measure(ROOT, args.db, args.seconds)
-    print(f"# bench/sends.py --db {args.db} --seconds {args.seconds}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores; server on core 0, load on core 1")
-    print("| server | single sends/s | p99 ms | batch messages/s (1,000 new contacts each) | p99 ms |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for name, r in results.items():
-        s, b = r["single"], r["batch"]
-        print(f"| {name} | {s['messages_per_s']:,.0f} | {s['p99_ms']:.1f} | {b['messages_per_s']:,.0f} | {b['p99_ms']:.0f} |"
-              + (f" errors {s['errors']}/{b['errors']}" if s["errors"] or b["errors"] else ""))
+    results["parley " + head] = measure(ROOT, args.db, args.seconds, channels)
+    print(f"# bench/sends.py --db {args.db} --seconds {args.seconds} --channels {args.channels}; "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; server on core 0, load on core 1")
+    print("| server | channel | single sends/s | p99 ms | batch messages/s (1,000 new contacts each) | p99 ms |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for name, by_channel in results.items():
+        for channel, r in by_channel.items():
+            s, b = r["single"], r["batch"]
+            print(f"| {name} | {channel} | {s['messages_per_s']:,.0f} | {s['p99_ms']:.1f} | "
+                  f"{b['messages_per_s']:,.0f} | {b['p99_ms']:.0f} |"
+                  + (f" errors {s['errors']}/{b['errors']}" if s["errors"] or b["errors"] else ""))
     return 0
 
 

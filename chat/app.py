@@ -162,13 +162,18 @@ def _lifespan(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database_url)
         http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+        # Provider sends get pools of their own (chat/listeners/deliver.py says why).
+        senders = [http] + [
+            httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+            for _ in range(settings.delivery_http_clients - 1)
+        ]
         services = await build_services(settings, db, registry=registry, http=http)
         worker = Worker(db, settings, services.bus)
         worker.register(
             outbox.DELIVER,
             Deliver(
                 services.deliveries,
-                http,
+                senders,
                 _connector_for(registry),
                 settings.delivery_timeout_seconds,
                 tokens=MemoryTokenCache(),  # access tokens live as long as the app
@@ -208,7 +213,8 @@ def _lifespan(
             if realtime is not None:
                 await realtime.stop()
             await worker.stop()
-            await http.aclose()
+            for client in senders:
+                await client.aclose()
             await services.throttle.close()
             await db.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     worker_max_per_lane: int = 32
     # One deadline for a whole provider send, whatever the connector does.
     delivery_timeout_seconds: float = 30.0
+    # Provider sends go round-robin over this many HTTP clients (connection pools): one
+    # pool's bookkeeping grows with its connections (chat/listeners/deliver.py).
+    delivery_http_clients: int = Field(default=8, ge=1, le=64)
 
     # Bots: how long a turn may take before the customer gets the bot's fallback reply and
     # the conversation goes to agents (a bot's own timeout_seconds overrides it), and how

@@ -22,9 +22,9 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Sequence
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.bus import Bus, DomainEvent
@@ -43,6 +43,21 @@ BATCH = 50
 # Backoff delays are stretched by up to this fraction, so retries of entries that
 # failed together (a provider's outage) do not come back together.
 JITTER = 0.25
+
+
+DONE_VALUES: dict[str, object] = {"state": "done", "lease_until": None, "last_error": None}
+_outbox = cast(Table, m.OutboxEntry.__table__)
+# The final update of an entry that ran, while this worker still holds it (parameters
+# named unlike any column: Core would take a "claim" key as one more SET value).
+_DONE = (
+    update(_outbox)
+    .where(
+        _outbox.c.id == bindparam("held_id"),
+        _outbox.c.claim == bindparam("held_claim"),
+        _outbox.c.state == "pending",
+    )
+    .values(**DONE_VALUES)
+)
 
 
 class Handler(Protocol):
@@ -248,7 +263,7 @@ class Worker:
             if handler is None:
                 raise GiveUp(f"no handler for outbox kind {entry.kind!r}", code="no_handler")
             await handler(entry)
-            values = {"state": "done", "lease_until": None, "last_error": None}
+            values = dict(DONE_VALUES)
         except RetryLater as exc:
             if entry.attempts >= self.settings.max_delivery_attempts:
                 failure = exc
@@ -297,13 +312,20 @@ class Worker:
         or None when the lease was lost (then nothing is written)."""
         events: list[DomainEvent] = []
         async with self.db.write() as session:
-            result = await session.execute(
-                update(m.OutboxEntry)
-                .where(*self._held(entry))
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            conn = await session.connection()
+            if values == DONE_VALUES:  # the common case: a statement built once
+                result = await conn.execute(_DONE, {"held_id": entry.id, "held_claim": entry.claim})
+            else:
+                result = await conn.execute(
+                    update(_outbox)
+                    .where(
+                        _outbox.c.id == entry.id,
+                        _outbox.c.claim == entry.claim,
+                        _outbox.c.state == "pending",
+                    )
+                    .values(**values)
+                )
+            if result.rowcount != 1:
                 log.warning(
                     "outbox entry %s (%s): lease lost while running; its result is not written",
                     entry.id,

@@ -9,9 +9,9 @@ Outbound: ``send(Outbound) -> SendResult``.
 Inbound: the web edge hands every request to ``/webhooks/{channel_id}`` over as a
 ``WebhookRequest``; ``verify`` raises ``WebhookRejected`` on a bad signature (nothing is
 stored), ``challenge`` answers a provider's verification handshake, and ``parse`` turns
-the body into normalised ``Inbound`` messages, ``StatusUpdate`` values, ``Reaction``s and
-``ContactEvent``s (something the customer did that is not a message, e.g. keys pressed in
-a call: recorded as an event on the contact, which flows react to).
+the body into normalised ``Inbound`` messages, ``StatusUpdate`` values, ``Watermark``s,
+``Reaction``s and ``ContactEvent``s (something the customer did that is not a message, e.g.
+keys pressed in a call: recorded as an event on the contact, which flows react to).
 
 Access tokens: a connector whose provider hands out short-lived tokens (WeChat; FCM and
 WNS OAuth) implements ``KeepsTokens``; whoever builds it (the delivery listener) hands it
@@ -95,6 +95,20 @@ class StatusUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class Watermark:
+    """The provider's news about every message Parley sent to ``sender`` up to a time.
+
+    Messenger's ``read`` and ``delivery`` events name no message, only a ``watermark``:
+    everything sent to that customer at or before ``up_to`` (the provider's clock) is
+    read, or delivered. Parley moves each such message of the sender's conversation on
+    the channel forward, as it would for a ``StatusUpdate`` naming it."""
+
+    sender: str  # the customer's address on this channel
+    status: Literal["delivered", "read"]
+    up_to: datetime  # timezone-aware
+
+
+@dataclass(frozen=True, slots=True)
 class Reaction:
     provider_message_id: str  # the message reacted to
     sender: str
@@ -114,7 +128,7 @@ class ContactEvent:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
-Parsed = Inbound | StatusUpdate | Reaction | ContactEvent
+Parsed = Inbound | StatusUpdate | Watermark | Reaction | ContactEvent
 
 
 class WebhookRejected(Exception):

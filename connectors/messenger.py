@@ -35,10 +35,11 @@ must carry ``X-Hub-Signature-256`` keyed with the App Secret (the legacy SHA-1
 - ``postback`` (a tapped button of a template or the persistent menu): the button's title.
 - ``message_edit``: a new message keyed ``{mid}:edited:{num_edit}`` replying to the original.
 - ``reaction``: a ``Reaction`` to the message ``mid`` (``unreact`` removes it).
-- ``delivery``: a ``delivered`` ``StatusUpdate`` for each listed ``mid``.
-- ``read`` and a ``delivery`` without ``mids`` carry only a ``watermark`` (every message
-  sent before that time). A connector cannot list the messages it sent, so these give no
-  ``StatusUpdate`` (logged at info): Messenger read receipts do not reach Parley yet.
+- ``delivery``: a ``delivered`` ``StatusUpdate`` for each listed ``mid`` (``mids`` may be
+  absent), and a ``delivered`` ``Watermark`` at its ``watermark`` (every message sent to
+  the customer before that time).
+- ``read``: a ``read`` ``Watermark`` at its ``watermark``. Parley, which knows what it
+  sent, moves each of those messages forward.
 - ``standby`` (another app holds the thread under the handover protocol), ``optin``,
   ``referral`` and other events are skipped (logged).
 """
@@ -50,7 +51,7 @@ import logging
 import mimetypes
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import httpx
 
@@ -62,6 +63,7 @@ from connectors.base import (
     Reaction,
     SendResult,
     StatusUpdate,
+    Watermark,
     WebhookAnswer,
     WebhookRequest,
 )
@@ -256,17 +258,20 @@ def parse_event(event: Mapping[str, Any]) -> list[Parsed]:
     if "delivery" in event:
         delivery = _dict(event["delivery"])
         mids = [str(m) for m in _list(delivery.get("mids")) if m]
-        if not mids:
-            log.info("a Messenger delivery watermark without mids: %r", delivery.get("watermark"))
-        return [StatusUpdate(mid, "delivered", at=at) for mid in mids]
+        found: list[Parsed] = [StatusUpdate(mid, "delivered", at=at) for mid in mids]
+        return found + _watermark(sender, "delivered", delivery.get("watermark"))
     if "read" in event:
-        log.info(
-            "a Messenger read watermark %r (not applied: it names no messages)",
-            _dict(event["read"]).get("watermark"),
-        )
-        return []
+        return _watermark(sender, "read", _dict(event["read"]).get("watermark"))
     log.info("a Messenger event Parley does not handle: %s", sorted(event))
     return []
+
+
+def _watermark(sender: str, status: Literal["delivered", "read"], value: Any) -> list[Parsed]:
+    up_to = _time(value)
+    if up_to is None:
+        log.info("a Messenger %s event without a usable watermark: %r", status, value)
+        return []
+    return [Watermark(sender, status, up_to)]
 
 
 def _message(message: Mapping[str, Any], sender: str, at: datetime | None) -> list[Inbound]:

@@ -24,16 +24,17 @@ proof), so ``verify`` lets a GET through only when it carries a ``crc_token``.
 Both directions arrive as ``direct_message_events``: the subscribed account's own sends
 (``sender_id == for_user_id``, including ours through the API) are echoes and are never
 stored. A mark-read event from the customer names ``last_read_event_id``: that message
-becomes ``read`` (Parley ignores ids it did not send; earlier messages are not marked,
-the event names only the last one). A mark-read by the account itself, and typing
-indicators, carry nothing Parley stores.
+becomes ``read`` (a ``StatusUpdate``; Parley ignores ids it did not send), and so does
+everything sent to the customer before it: the id is a Snowflake, whose top bits are its
+creation time (``snowflake_time``), so the event is also a ``read`` ``Watermark`` at that
+time. A mark-read by the account itself, and typing indicators, carry nothing Parley
+stores.
 
 v2's DM create takes no quick-reply options and takes media only as an uploaded
-``media_id``: buttons go out as text with the options listed. An image (or GIF) is
-fetched from its URL and uploaded in one ``POST /2/media/upload`` (``dm_image`` /
-``dm_gif``, at most 5 MB), then attached; other media (video, documents, which need
-X's chunked upload) go out as text with their link, which X shows as a card.
-``Outbound.options["media_id"]`` attaches an already uploaded media as is.
+``media_id``: buttons go out as text with the options listed. An image, GIF or video is
+fetched from its URL and uploaded with X's chunked upload (``connectors/x_media.py``),
+then attached; other media (documents, audio) go out as text with their link, which X
+shows as a card. ``Outbound.options["media_id"]`` attaches an already uploaded media as is.
 """
 
 from __future__ import annotations
@@ -51,12 +52,14 @@ from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 import httpx
 
+from connectors import x_media
 from connectors.base import (
     Inbound,
     Outbound,
     Parsed,
     SendResult,
     StatusUpdate,
+    Watermark,
     WebhookAnswer,
     WebhookRejected,
     WebhookRequest,
@@ -66,8 +69,6 @@ from connectors.errors import GiveUp, RetryLater
 API_BASE_URL = "https://api.x.com"
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 MAX_TEXT = 10_000
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 
 _MEDIA_TYPES = {"photo": "image/jpeg", "animated_gif": "video/mp4", "video": "video/mp4"}
 
@@ -92,9 +93,10 @@ class XDirectMessages:
         options = dict(message.options)
         content = message.content
         if content.get("type") == "media" and not options.get("media_id"):
-            category = _image_category(content)
+            category = x_media.category_for(content)
             if category is not None:
-                options["media_id"] = await self._upload_image(str(content["url"]), category)
+                media = await x_media.fetch(self.http, content, category)
+                options["media_id"] = await x_media.upload(self, media)
         body = request_for(content, options)
         r = await self._post(
             f"{self.base}/2/dm_conversations/with/{participant}/messages", json=body
@@ -109,37 +111,28 @@ class XDirectMessages:
             return SendResult(str(event_id))
         raise _failure(r)
 
-    async def _upload_image(self, url: str, category: str) -> str:
-        """Fetch Parley's image and upload it in one request (``POST /2/media/upload``,
-        multipart, whose body OAuth does not sign); the media id it answers."""
-        try:
-            got = await self.http.get(url, follow_redirects=True)
-        except httpx.TimeoutException as exc:
-            raise RetryLater("timeout fetching the media", code="media_timeout") from exc
-        except httpx.TransportError as exc:
-            raise RetryLater(f"fetching the media: {exc}", code="media_unreachable") from exc
-        if got.status_code >= 500:
-            raise RetryLater(f"HTTP {got.status_code} fetching the media", code="media_unreachable")
-        if got.status_code != 200:
-            raise GiveUp(f"HTTP {got.status_code} fetching the media", code="media_unreachable")
-        if len(got.content) > MAX_IMAGE_BYTES:
-            raise GiveUp("X takes images of at most 5 MB in a DM", code="media_too_large")
-        mime = got.headers.get("content-type", "").split(";")[0].strip() or "image/jpeg"
-        r = await self._post(
-            f"{self.base}/2/media/upload",
-            files={"media": ("media", got.content, mime)},
-            data={"media_category": category, "media_type": mime},
-        )
-        if r.status_code not in (200, 201):
+    async def call(self, method: str, url: str, **kwargs: Any) -> Mapping[str, Any]:
+        """One signed request whose 2xx answer is JSON (``{}`` when empty); any other
+        answer raised as ``RetryLater`` / ``GiveUp`` (``x_media.SignedApi``)."""
+        r = await self._request(method, url, **kwargs)
+        if not 200 <= r.status_code < 300:
             raise _failure(r)
+        if not r.content:
+            return {}
         try:
-            return str(r.json()["data"]["id"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise RetryLater("a media upload answer without an id", code="bad_answer") from exc
+            answer = r.json()
+        except ValueError as exc:
+            raise RetryLater(f"HTTP {r.status_code} with a body that is not JSON", code="bad_answer") from exc
+        return answer if isinstance(answer, dict) else {}
 
     async def _post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self._request("POST", url, **kwargs)
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """``url`` carries its query: OAuth signs it as sent. JSON and multipart bodies
+        are not part of the signature (RFC 5849 3.4.1.3.1)."""
         auth = oauth1_header(
-            "POST",
+            method,
             url,
             consumer_key=self.consumer_key,
             consumer_secret=self.consumer_secret,
@@ -147,7 +140,7 @@ class XDirectMessages:
             token_secret=self.access_token_secret,
         )
         try:
-            return await self.http.post(url, headers={"authorization": auth}, **kwargs)
+            return await self.http.request(method, url, headers={"authorization": auth}, **kwargs)
         except httpx.TimeoutException as exc:
             raise RetryLater("timeout", code="timeout") from exc
         except httpx.TransportError as exc:
@@ -188,9 +181,7 @@ class XDirectMessages:
             if msg is not None:
                 found.append(msg)
         for event in envelope.get("direct_message_mark_read_events") or []:
-            status = _mark_read(event, me)
-            if status is not None:
-                found.append(status)
+            found += _mark_read(event, me)
         # direct_message_indicate_typing_events and the tweet/follow/... activities: nothing
         return found
 
@@ -332,17 +323,6 @@ def request_for(content: Mapping[str, Any], options: Mapping[str, Any]) -> dict[
     return body
 
 
-def _image_category(content: Mapping[str, Any]) -> str | None:
-    """``dm_image`` / ``dm_gif`` for an image (by MIME type, else by the URL's suffix)."""
-    mime = str(content.get("mime_type") or "").lower()
-    path = urlsplit(str(content.get("url") or "")).path.lower()
-    if mime == "image/gif" or (not mime and path.endswith(".gif")):
-        return "dm_gif"
-    if mime.startswith("image/") or (not mime and path.endswith(_IMAGE_SUFFIXES)):
-        return "dm_image"
-    return None
-
-
 def _failure(r: httpx.Response) -> RetryLater | GiveUp:
     try:
         problem = r.json()
@@ -430,14 +410,29 @@ def _media(media: Mapping[str, Any], text: str) -> dict[str, Any] | None:
     return content
 
 
-def _mark_read(event: Mapping[str, Any], me: str) -> StatusUpdate | None:
+def _mark_read(event: Mapping[str, Any], me: str) -> list[Parsed]:
     if not isinstance(event, dict):
-        return None
+        return []
     reader = str(event.get("sender_id") or "")
-    last = event.get("last_read_event_id")
+    last = str(event.get("last_read_event_id") or "")
     if not last or not reader or reader == me:
-        return None  # the account itself read the customer's messages: nothing to store
-    return StatusUpdate(str(last), "read", at=_at(event.get("created_timestamp")))
+        return []  # the account itself read the customer's messages: nothing to store
+    found: list[Parsed] = [StatusUpdate(last, "read", at=_at(event.get("created_timestamp")))]
+    up_to = snowflake_time(last)
+    if up_to is not None:
+        found.append(Watermark(reader, "read", up_to))
+    return found
+
+
+SNOWFLAKE_EPOCH_MS = 1288834974657  # X's Snowflake epoch (2010-11-04T01:42:54.657Z)
+
+
+def snowflake_time(event_id: str) -> datetime | None:
+    """When X created the object with this Snowflake id (its top 41 bits count
+    milliseconds from X's epoch); None for an id that is not a Snowflake."""
+    if not event_id.isdigit() or int(event_id) >> 22 == 0:
+        return None
+    return datetime.fromtimestamp((int(event_id) >> 22) / 1000 + SNOWFLAKE_EPOCH_MS / 1000, tz=UTC)
 
 
 def _at(ms: object) -> datetime | None:

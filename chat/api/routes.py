@@ -17,8 +17,8 @@ from chat.api import (
     messages,
     system,
     webhooks,
-    workspace,
     widget,
+    workspace,
 )
 from chat.api.routing import Router
 

@@ -10,11 +10,19 @@ before the attempt is committed sends it again when the lease lapses. Connectors
 provider takes an idempotency key pass ``Outbound.message_id`` (stable across retries)
 so that the provider drops the repeat; for the others a repeat in that window is
 possible. Once the provider's id is committed, a re-run sends nothing.
+
+HTTP clients: sends go round-robin over several ``httpx.AsyncClient``s. One client's
+connection pool (httpcore) walks every connection of the pool, with a ``poll`` call per
+idle one, each time a request starts or ends: with the 32 sends a lane may have in
+flight that cost 2-3 ms of CPU per request, against under 1 ms over clients of 4 to 16
+connections each (bench/drain.py, docs/benchmarks.md). ``settings.delivery_http_clients``
+says how many.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -40,13 +48,16 @@ class Deliver:
     def __init__(
         self,
         deliveries: Deliveries,
-        http: httpx.AsyncClient,
+        http: httpx.AsyncClient | Sequence[httpx.AsyncClient],
         connector_for: ConnectorFor,
         timeout: float = 30.0,
         tokens: TokenCache | None = None,
     ) -> None:
         self.deliveries = deliveries
-        self.http = http
+        self.clients = [http] if isinstance(http, httpx.AsyncClient) else list(http)
+        if not self.clients:
+            raise ValueError("Deliver needs at least one HTTP client")
+        self._turn = itertools.count()
         self.connector_for = connector_for
         self.timeout = timeout  # one deadline for a whole send, whatever the connector does
         self.tokens = tokens  # providers' access tokens, kept across sends
@@ -93,7 +104,8 @@ class Deliver:
         )
 
     async def _send(self, connector_class: type[Connector], plan: Plan) -> SendResult:
-        connector = connector_class(plan.config, self.http)
+        http = self.clients[next(self._turn) % len(self.clients)]
+        connector = connector_class(plan.config, http)
         if self.tokens is not None and isinstance(connector, KeepsTokens):
             connector.use_tokens(self.tokens)
         outbound = Outbound(

@@ -7,7 +7,7 @@
 | ``challenge`` | a verification handshake is answered as the connector says |
 | ``parse`` | every ``Inbound`` sender is normalised first (422 ``invalid_address``) |
 | messages | contact found or created by its identity, then ``conversations.post_message`` with ``client_message_id = "<channel_id>:<provider_message_id>"``, so a provider's retry finds the first message instead of storing a second |
-| news | ``StatusUpdate`` and ``Reaction`` values go to the ``NewsHandler`` the composition root gives |
+| news | ``StatusUpdate``, ``Watermark`` and ``Reaction`` values go to the ``NewsHandler`` the composition root gives |
 | contact events | each ``ContactEvent`` is recorded (``Events.record``) on the contact of the message it goes with, its payload with ``channel_id`` and ``message_id`` added; its id is derived from the stored message's, so a repeated callback (which finds the first message) records it once, even after a crash between the two writes |
 
 The connector is built for each request from the channel's stored config (unmasked)
@@ -44,12 +44,13 @@ from connectors.base import (
     Inbound,
     Reaction,
     StatusUpdate,
+    Watermark,
     WebhookAnswer,
     WebhookRejected,
     WebhookRequest,
 )
 
-News = StatusUpdate | Reaction
+News = StatusUpdate | Watermark | Reaction
 
 _CONTENT: TypeAdapter[Any] = TypeAdapter(Content)
 _MAX_CLIENT_MESSAGE_ID = 200  # the column's width
@@ -73,7 +74,7 @@ class ProviderChannel:
 
 class NewsHandler(Protocol):
     async def __call__(self, channel: ProviderChannel, news: Sequence[News]) -> None:
-        """Apply the provider's status updates and reactions (in the order received);
+        """Apply the provider's status updates, watermarks and reactions (in order);
         raise a ``ParleyError`` to answer the provider with an error (it retries)."""
         ...
 

@@ -22,13 +22,22 @@ from connectors.base import (
     Outbound,
     Reaction,
     StatusUpdate,
+    Watermark,
     WebhookRejected,
     WebhookRequest,
 )
 from connectors.errors import GiveUp, RetryLater
 from connectors.messenger import MessengerConnector
 from tests import conftest
-from tests.connectors.e2e import agent_reply, customer_wrote, only_conversation, until_status
+from tests.conftest import LiveServer
+from tests.connectors.e2e import (
+    agent_reply,
+    customer_wrote,
+    note_stayed_inside,
+    only_conversation,
+    socket_reply_and_note,
+    until_status,
+)
 from tests.connectors.e2e import messages_on as messages_of
 from tests.fakes.messenger_api import HANG, Accept, Fail, FakeMessengerApi
 
@@ -174,22 +183,29 @@ def test_events_sent_by_the_page_itself_are_ignored_even_without_is_echo() -> No
     assert parsed(envelope({"timestamp": 1, "message": {"mid": "m_x", "text": "who?"}})) == []
 
 
-def test_a_delivery_is_a_delivered_status_for_each_mid() -> None:
+def test_a_delivery_is_a_delivered_status_for_each_mid_and_a_watermark() -> None:
     assert parsed(fixture("messenger.delivery.json")) == [
-        StatusUpdate(SENT_MID, "delivered", at=datetime.fromtimestamp(1733492660.950, UTC))
+        StatusUpdate(SENT_MID, "delivered", at=datetime.fromtimestamp(1733492660.950, UTC)),
+        Watermark(PSID, "delivered", datetime.fromtimestamp(1733492658, UTC)),
     ]
     two = envelope(event(delivery={"mids": ["m_1", "m_2"], "watermark": 1733492658000}))
-    assert [(u.provider_message_id, u.status) for u in parsed(two)] == [
+    assert [(u.provider_message_id, u.status) for u in parsed(two)[:2]] == [
         ("m_1", "delivered"),
         ("m_2", "delivered"),
     ]
 
 
-def test_watermarks_without_mids_name_no_message_and_give_no_status() -> None:
-    """A read (and a delivery without ``mids``) only says "everything before this time":
-    the connector cannot list the messages it sent, so it reports nothing."""
-    assert parsed(fixture("messenger.read.json")) == []
-    assert parsed(envelope(event(delivery={"watermark": 1733492658000}))) == []
+def test_a_read_and_a_delivery_without_mids_are_watermarks_of_the_sender() -> None:
+    """They only say "everything sent to this customer before this time": Parley, which
+    knows what it sent, finds the messages."""
+    assert parsed(fixture("messenger.read.json")) == [
+        Watermark(PSID, "read", datetime.fromtimestamp(1733492658, UTC))
+    ]
+    assert parsed(envelope(event(delivery={"watermark": 1733492658000}))) == [
+        Watermark(PSID, "delivered", datetime.fromtimestamp(1733492658, UTC))
+    ]
+    assert parsed(envelope(event(read={"watermark": "soon"}))) == []
+    assert parsed(envelope(event(delivery={"mids": []}))) == []
 
 
 def test_a_postback_is_the_title_of_the_tapped_button() -> None:
@@ -571,7 +587,7 @@ async def test_an_agents_reply_is_sent_its_echo_is_not_stored_and_delivery_moves
     for name in ("messenger.delivery.json", "messenger.read.json", "messenger.delivery.json"):
         assert (await callback(client, channel, name)).status_code == 200
     msg = (await api.get(f"/v1/messages/{message_id}")).json()
-    assert msg["status"] == "delivered"  # the read watermark names no message (documented)
+    assert msg["status"] == "delivered"  # the fixture's read watermark (2024) is before it
     assert [h["status"] for h in msg["status_history"]] == ["queued", "sent", "delivered"]
 
 
@@ -659,3 +675,66 @@ async def test_a_reaction_to_a_sent_reply_is_answered_and_stored_as_no_message(
     )
     assert r.status_code == 200, r.text
     assert [m["id"] for m in await messages_of(api, channel)][-1] == message_id
+
+
+async def signed_event(client: httpx.AsyncClient, channel_id: str, **part: Any) -> None:
+    body = envelope(event(**part))
+    r = await client.post(
+        f"/webhooks/{channel_id}",
+        content=body,
+        headers={"x-hub-signature-256": graph.signature(APP_SECRET, body)},
+    )
+    assert r.status_code == 200, r.text
+
+
+def watermark_now() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+async def test_read_and_delivery_watermarks_move_every_reply_sent_before_them(
+    client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    runtime: Any,
+    graph_api: FakeMessengerApi,
+    channel: str,
+) -> None:
+    assert (await callback(client, channel, "messenger.inbound_text.json")).status_code == 200
+    conv = await only_conversation(api, channel)
+    first = await agent_reply(api, conv["id"], "first")
+    second = await agent_reply(api, conv["id"], "second")
+    for message_id in (first, second):
+        await settle(runtime, api, message_id)
+    delivered_up_to = watermark_now()
+    third = await agent_reply(api, conv["id"], "third, after the watermark")
+    await settle(runtime, api, third)
+
+    await signed_event(client, channel, delivery={"watermark": delivered_up_to})
+    statuses = [(await api.get(f"/v1/messages/{i}")).json()["status"] for i in (first, second, third)]
+    assert statuses == ["delivered", "delivered", "sent"]
+
+    await signed_event(client, channel, read={"watermark": watermark_now()})
+    await signed_event(client, channel, delivery={"watermark": watermark_now()})  # late: stale
+    for message_id in (first, second, third):
+        msg = (await api.get(f"/v1/messages/{message_id}")).json()
+        assert msg["status"] == "read"
+        assert msg["status_history"][-1]["status"] == "read"
+    history = (await api.get(f"/v1/messages/{third}")).json()["status_history"]
+    assert [h["status"] for h in history] == ["queued", "sent", "read"]
+
+
+async def test_an_agents_reply_on_the_agent_socket_reaches_the_send_api_and_a_note_does_not(
+    live_server: LiveServer, graph_api: FakeMessengerApi
+) -> None:
+    api, runtime = live_server.http, live_server.app.state.runtime
+    config = {**CONFIG, "api_base_url": graph_api.url}
+    r = await api.post("/v1/channels", json={"type": "messenger", "name": "FB", "config": config})
+    assert r.status_code == 201, r.text
+    assert (await callback(api, r.json()["id"], "messenger.inbound_text.json")).status_code == 200
+    conv = await only_conversation(api, r.json()["id"])
+
+    reply_id, note_id = await socket_reply_and_note(live_server, conv["id"], "On its way!")
+    msg = await until_status(api, runtime, reply_id, "sent")
+    await note_stayed_inside(api, runtime, note_id)
+    [sent] = graph_api.requests
+    assert (sent.body["recipient"], sent.body["message"]) == ({"id": PSID}, {"text": "On its way!"})
+    assert msg["delivery"]["provider_message_id"] == graph_api.accepted[0].mid

@@ -16,9 +16,10 @@ from connectors.base import Inbound, Outbound, Reaction, WebhookRejected, Webhoo
 from connectors.errors import GiveUp, RetryLater
 from connectors.telegram import TelegramConnector
 from tests.api.test_channels import VALID
+from tests.conftest import LiveServer
 from tests.connectors.e2e import agent_reply as reply
 from tests.connectors.e2e import messages_in as messages_of
-from tests.connectors.e2e import only_conversation
+from tests.connectors.e2e import note_stayed_inside, only_conversation, socket_reply_and_note
 from tests.connectors.e2e import until_status as settle
 from tests.fakes.telegram_api import (
     BLOCKED,
@@ -757,3 +758,23 @@ async def test_a_reaction_to_a_sent_reply_reaches_the_workspaces_webhooks(
         assert (event["data"]["message_id"], event["data"]["emoji"]) == (sent_id, "👍")
     finally:
         await receiver.stop()
+
+
+async def test_an_agents_reply_on_the_agent_socket_reaches_telegram_and_a_note_does_not(
+    live_server: LiveServer, tg_api: FakeTelegram
+) -> None:
+    api, runtime = live_server.http, live_server.app.state.runtime
+    channel = await tg_channel(api, tg_api)
+    assert (await deliver(api, channel, fixture("update_message"))).status_code == 200
+    conv = await only_conversation(api, channel)
+
+    reply_id, note_id = await socket_reply_and_note(live_server, conv["id"], "Ticket #42 is fixed.")
+    msg = await settle(api, runtime, reply_id, "sent")
+    await note_stayed_inside(api, runtime, note_id)
+    [call] = tg_api.calls
+    assert (call.method, call.fields["chat_id"], call.fields["text"]) == (
+        "sendMessage",
+        123456789,
+        "Ticket #42 is fixed.",
+    )
+    assert msg["delivery"]["provider_message_id"] == "123456789:1001"

@@ -24,6 +24,8 @@ from connectors.base import Inbound, Outbound, StatusUpdate, WebhookRejected, We
 from connectors.errors import GiveUp, RetryLater
 from connectors.twilio_sms import TwilioSms, compute_signature, validate
 from tests import conftest
+from tests.conftest import LiveServer
+from tests.connectors.e2e import note_stayed_inside, socket_reply_and_note, until_status
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, HANG, Fail, FakeTwilio
 
 FIXTURES = Path("/work/shared/fixtures/providers")
@@ -478,7 +480,7 @@ async def sms_channel(api: httpx.AsyncClient, twilio: FakeTwilio, **config: Any)
 async def twilio_posts(
     client: httpx.AsyncClient, channel_id: str, body: bytes, signature: str | None = None
 ) -> httpx.Response:
-    url = f"http://parley.test/webhooks/{channel_id}"
+    url = f"{str(client.base_url).rstrip('/')}/webhooks/{channel_id}"  # the URL Twilio signs
     headers = {
         "content-type": "application/x-www-form-urlencoded",
         "x-twilio-signature": signature or twilio_signature(AUTH_TOKEN, url, body),
@@ -676,3 +678,19 @@ def test_a_get_webhook_is_signed_over_its_url_alone_and_parsed_from_its_query() 
     tampered = WebhookRequest("GET", url.replace("order", "ordre"), request.headers, {}, b"")
     with pytest.raises(WebhookRejected):
         sms.verify(tampered)
+
+
+async def test_an_agents_reply_on_the_agent_socket_reaches_twilio_and_a_note_does_not(
+    live_server: LiveServer, twilio: FakeTwilio
+) -> None:
+    api, runtime = live_server.http, live_server.app.state.runtime
+    channel = await sms_channel(api, twilio)
+    assert (await twilio_posts(api, channel, INBOUND_SMS)).status_code == 200
+    [conv] = (await api.get(f"/v1/conversations?channel={channel}")).json()["data"]
+
+    reply_id, note_id = await socket_reply_and_note(live_server, conv["id"], "It ships today.")
+    msg = await until_status(api, runtime, reply_id, "sent")
+    await note_stayed_inside(api, runtime, note_id)
+    [sent] = twilio.requests
+    assert (sent.form["To"], sent.form["Body"]) == ([CUSTOMER], ["It ships today."])
+    assert msg["delivery"]["provider_message_id"] == sent.sid

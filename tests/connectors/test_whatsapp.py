@@ -28,7 +28,15 @@ from connectors.base import (
 from connectors.errors import GiveUp, RetryLater
 from connectors.whatsapp import WhatsAppCloud
 from tests import conftest
-from tests.connectors.e2e import agent_reply, customer_wrote, only_conversation, until_status
+from tests.conftest import LiveServer
+from tests.connectors.e2e import (
+    agent_reply,
+    customer_wrote,
+    note_stayed_inside,
+    only_conversation,
+    socket_reply_and_note,
+    until_status,
+)
 from tests.connectors.e2e import messages_on as messages_of
 from tests.fakes.whatsapp_api import HANG, Accept, Fail, FakeWhatsAppApi
 
@@ -771,3 +779,21 @@ async def test_a_reaction_to_a_sent_reply_is_answered_and_stored_as_no_message(
     )
     assert r.status_code == 200, r.text
     assert [m["id"] for m in await messages_of(api, channel)][-1] == message_id
+
+
+async def test_an_agents_reply_on_the_agent_socket_reaches_the_cloud_api_and_a_note_does_not(
+    live_server: LiveServer, graph_api: FakeWhatsAppApi
+) -> None:
+    api, runtime = live_server.http, live_server.app.state.runtime
+    config = {**CONFIG, "api_base_url": graph_api.url}
+    r = await api.post("/v1/channels", json={"type": "whatsapp", "name": "WA", "config": config})
+    assert r.status_code == 201, r.text
+    assert (await callback(api, r.json()["id"], "whatsapp.inbound_text.json")).status_code == 200
+    conv = await only_conversation(api, r.json()["id"])
+
+    reply_id, note_id = await socket_reply_and_note(live_server, conv["id"], "Blue is in stock.")
+    msg = await until_status(api, runtime, reply_id, "sent")
+    await note_stayed_inside(api, runtime, note_id)
+    [sent] = graph_api.requests
+    assert (sent.body["to"], sent.body["text"]["body"]) == ("16505551234", "Blue is in stock.")
+    assert msg["delivery"]["provider_message_id"] == graph_api.accepted[0].wamid

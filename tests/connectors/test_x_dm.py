@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.base import Inbound, Outbound, StatusUpdate, WebhookRejected, WebhookRequest
+from connectors.base import (
+    Inbound,
+    Outbound,
+    StatusUpdate,
+    Watermark,
+    WebhookRejected,
+    WebhookRequest,
+)
 from connectors.errors import GiveUp, RetryLater
 from connectors.x_dm import (
     XDirectMessages,
@@ -21,12 +28,14 @@ from connectors.x_dm import (
     oauth1_header,
     parse_oauth_header,
     signature_base_string,
+    snowflake_time,
     webhook_signature,
 )
 from tests.api.test_channels import VALID
+from tests.conftest import LiveServer
 from tests.connectors.e2e import agent_reply as reply
 from tests.connectors.e2e import messages_in as messages_of
-from tests.connectors.e2e import only_conversation
+from tests.connectors.e2e import note_stayed_inside, only_conversation, socket_reply_and_note
 from tests.connectors.e2e import until_status as settle
 from tests.fakes.x_api import HANG, FakeX, Problem, rate_limited, unauthorized
 
@@ -150,10 +159,21 @@ def test_typing_is_not_stored() -> None:
     assert parsed(signed("x.dm_typing_event.json")) == []
 
 
-def test_the_customer_marking_read_reads_the_last_message_it_names() -> None:
-    [status] = parsed(signed("x.dm_mark_read_event.json"))
+def test_the_customer_marking_read_reads_the_last_message_it_names_and_all_before_it() -> None:
+    status, mark = parsed(signed("x.dm_mark_read_event.json"))
     assert isinstance(status, StatusUpdate)
     assert (status.provider_message_id, status.status) == ("954492095842066437", "read")
+    # The id is a Snowflake: its time is when X made the event it names.
+    assert mark == Watermark(JORDAN, "read", snowflake_time("954492095842066437"))
+
+
+def test_a_snowflakes_time_is_the_creation_time_x_reports() -> None:
+    event = json.loads(fixture("x.dm_event_inbound.json"))["direct_message_events"][0]
+    made = snowflake_time(event["id"])
+    assert made is not None
+    assert int(made.timestamp() * 1000) == int(event["created_timestamp"])
+    assert snowflake_time("1") is None
+    assert snowflake_time("not-an-id") is None
 
 
 def body_with(**envelope: Any) -> WebhookRequest:
@@ -344,16 +364,18 @@ async def test_buttons_go_out_as_text_listing_the_options(
     assert x_api.sent[0].body == {"text": "Reopen it?\n1. Yes\n2. No"}
 
 
-async def test_an_image_is_fetched_uploaded_and_attached(
+async def test_an_image_is_fetched_uploaded_in_chunks_and_attached(
     x_api: FakeX, http: httpx.AsyncClient
 ) -> None:
     x_api.files["fix.png"] = (b"\x89PNG fake image", "image/png")
     media = {"type": "media", "url": f"{x_api.url}/files/fix.png", "caption": "Fixed"}
     result = await connector(x_api.url, http).send(out(media))
-    [(media_id, (category, mime, data))] = x_api.media.items()
-    assert (category, mime, data) == ("dm_image", "image/png", b"\x89PNG fake image")
+    [upload] = x_api.uploads.values()
+    assert upload.steps == ["initialize", "append 0", "finalize"]
+    assert (upload.category, upload.mime_type, upload.total_bytes) == ("dm_image", "image/png", 15)
+    assert x_api.media[upload.media_id] == ("dm_image", "image/png", b"\x89PNG fake image")
     [call] = x_api.sent
-    assert call.body == {"text": "Fixed", "attachments": [{"media_id": media_id}]}
+    assert call.body == {"text": "Fixed", "attachments": [{"media_id": upload.media_id}]}
     assert result.provider_message_id == call.dm_event_id
 
 
@@ -361,9 +383,61 @@ async def test_a_gif_is_uploaded_as_dm_gif(x_api: FakeX, http: httpx.AsyncClient
     x_api.files["yay.gif"] = (b"GIF89a", "image/gif")
     media = {"type": "media", "url": f"{x_api.url}/files/yay.gif"}
     await connector(x_api.url, http).send(out(media))
-    [(media_id, (category, _, _))] = x_api.media.items()
-    assert category == "dm_gif"
-    assert x_api.sent[0].body == {"attachments": [{"media_id": media_id}]}
+    [upload] = x_api.uploads.values()
+    assert upload.category == "dm_gif"
+    assert x_api.sent[0].body == {"attachments": [{"media_id": upload.media_id}]}
+
+
+async def test_a_video_goes_up_in_5_mb_segments_and_is_attached_once_x_has_processed_it(
+    x_api: FakeX, http: httpx.AsyncClient
+) -> None:
+    video = bytes(range(256)) * (11 * 1024 * 1024 // 256)  # 11 MB: segments of 5, 5 and 1
+    x_api.files["clip.mp4"] = (video, "video/mp4")
+    x_api.processing.extend([
+        {"state": "pending", "check_after_secs": 1},
+        {"state": "in_progress", "check_after_secs": 0, "progress_percent": 60},
+        {"state": "succeeded", "progress_percent": 100},
+    ])  # fmt: skip
+    media = {"type": "media", "url": f"{x_api.url}/files/clip.mp4"}
+    await connector(x_api.url, http).send(out(media))
+
+    [upload] = x_api.uploads.values()
+    assert upload.steps == [
+        "initialize", "append 0", "append 1", "append 2", "finalize", "status", "status",
+    ]  # fmt: skip
+    assert [len(upload.segments[i]) for i in range(3)] == [5 * 1024 * 1024] * 2 + [1024 * 1024]
+    assert (upload.category, upload.mime_type, upload.data) == ("dm_video", "video/mp4", video)
+    # The first STATUS came when FINALIZE's check_after_secs said, not before.
+    assert upload.status_at[0] - upload.finalized_at >= 1.0
+    assert x_api.sent[0].body == {"attachments": [{"media_id": upload.media_id}]}
+
+
+async def test_media_x_fails_to_process_gives_up_and_sends_no_dm(
+    x_api: FakeX, http: httpx.AsyncClient
+) -> None:
+    x_api.files["bad.mp4"] = (b"not really a video", "video/mp4")
+    x_api.processing.extend([
+        {"state": "in_progress", "check_after_secs": 0},
+        {"state": "failed", "error": {"code": 1, "name": "InvalidMedia",
+                                      "message": "Unsupported video format"}},
+    ])  # fmt: skip
+    with pytest.raises(GiveUp) as e:
+        await connector(x_api.url, http).send(out({"type": "media", "url": f"{x_api.url}/files/bad.mp4"}))
+    assert e.value.code == "media_processing_failed"
+    assert "Unsupported video format" in e.value.message
+    assert x_api.calls == [] and x_api.media == {}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["content-length", "chunked"])
+async def test_a_file_over_the_limit_gives_up_before_any_upload(
+    x_api: FakeX, http: httpx.AsyncClient, stream: bool
+) -> None:
+    x_api.stream_files = stream
+    x_api.files["huge.png"] = (b"\0" * (5 * 1024 * 1024 + 1), "image/png")
+    with pytest.raises(GiveUp) as e:
+        await connector(x_api.url, http).send(out({"type": "media", "url": f"{x_api.url}/files/huge.png"}))
+    assert e.value.code == "media_too_large"
+    assert x_api.uploads == {} and x_api.calls == []
 
 
 async def test_an_image_that_cannot_be_fetched_gives_up_and_sends_nothing(
@@ -373,21 +447,72 @@ async def test_an_image_that_cannot_be_fetched_gives_up_and_sends_nothing(
     with pytest.raises(GiveUp) as e:
         await connector(x_api.url, http).send(out(media))
     assert e.value.code == "media_unreachable"
-    assert x_api.calls == [] and x_api.media == {}
+    assert x_api.calls == [] and x_api.uploads == {}
 
 
-async def test_other_media_goes_out_as_its_link_and_a_given_media_id_is_attached(
+async def test_a_media_host_that_is_down_is_retried(http: httpx.AsyncClient, x_api: FakeX) -> None:
+    media = {"type": "media", "url": "http://127.0.0.1:9/clip.mp4"}
+    with pytest.raises(RetryLater) as e:
+        await connector(x_api.url, http).send(out(media))
+    assert e.value.code == "media_unreachable"
+    assert x_api.uploads == {}
+
+
+async def test_a_failed_upload_step_is_retried_or_given_up_as_x_says(
+    x_api: FakeX, http: httpx.AsyncClient
+) -> None:
+    x_api.files["fix.png"] = (b"\x89PNG", "image/png")
+    media = {"type": "media", "url": f"{x_api.url}/files/fix.png"}
+    c = connector(x_api.url, http)
+    x_api.fail_upload("append", Problem(503, {"title": "Service Unavailable", "type": "about:blank"}))
+    with pytest.raises(RetryLater) as retry:
+        await c.send(out(media))
+    x_api.fail_upload("initialize", rate_limited(0))
+    with pytest.raises(RetryLater) as limited:
+        await c.send(out(media))
+    x_api.fail_upload(
+        "finalize",
+        Problem(400, {"title": "Invalid Request", "detail": "Media is not valid",
+                      "type": "https://api.twitter.com/2/problems/invalid-request"}),
+    )  # fmt: skip
+    with pytest.raises(GiveUp) as refused:
+        await c.send(out(media))
+    assert (retry.value.code, limited.value.code, refused.value.code) == (
+        "503", "429", "invalid-request",
+    )  # fmt: skip
+    assert x_api.calls == []
+    await c.send(out(media))  # then X is well again
+    assert len(x_api.sent) == 1
+
+
+async def test_every_upload_step_is_signed_status_with_its_query(
+    x_api: FakeX, http: httpx.AsyncClient
+) -> None:
+    x_api.files["clip.mp4"] = (b"\0" * 1000, "video/mp4")
+    x_api.processing.extend([{"state": "pending", "check_after_secs": 0}, {"state": "succeeded"}])
+    await connector(x_api.url, http).send(out({"type": "media", "url": f"{x_api.url}/files/clip.mp4"}))
+    assert x_api.refused == []
+    wrong = XDirectMessages({**CREDS, "consumer_secret": "nope", "api_base_url": x_api.url}, http)
+    with pytest.raises(GiveUp) as e:
+        await wrong.send(out({"type": "media", "url": f"{x_api.url}/files/clip.mp4"}))
+    assert (e.value.code, e.value.status_code) == ("401", 401)
+    assert len(x_api.uploads) == 1
+
+
+async def test_documents_go_out_as_their_link_and_a_given_media_id_is_attached(
     x_api: FakeX, http: httpx.AsyncClient
 ) -> None:
     x_api.media["1455952740635586573"] = ("dm_video", "video/mp4", b"")
+    doc = {"type": "media", "url": "https://cdn.example/manual.pdf", "mime_type": "application/pdf"}
     video = {"type": "media", "url": "https://cdn.example/fix.mp4", "mime_type": "video/mp4"}
     c = connector(x_api.url, http)
-    await c.send(out({**video, "caption": "Fixed"}))
+    await c.send(out({**doc, "caption": "The manual"}))
     await c.send(out(video, media_id="1455952740635586573"))
     assert [s.body for s in x_api.sent] == [
-        {"text": "Fixed\nhttps://cdn.example/fix.mp4"},
+        {"text": "The manual\nhttps://cdn.example/manual.pdf"},
         {"attachments": [{"media_id": "1455952740635586573"}]},
     ]
+    assert x_api.uploads == {}
 
 
 async def test_x_refuses_a_media_id_it_never_issued(x_api: FakeX, http: httpx.AsyncClient) -> None:
@@ -570,6 +695,31 @@ async def test_a_dm_becomes_a_conversation_the_reply_reaches_x_and_mark_read_rea
     assert len(await messages_of(api, conv["id"])) == 2
 
 
+async def test_marking_read_up_to_the_customers_own_dm_reads_every_reply_before_it(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Any, xe_api: FakeX
+) -> None:
+    channel = await x_channel(api, xe_api)
+    assert (await deliver(client, channel, fixture("x.dm_event_inbound.json"))).status_code == 200
+    conv = await only_conversation(api, channel)
+    replies = [await reply(api, conv["id"], text) for text in ("one", "two")]
+    for message_id in replies:
+        await settle(api, runtime, message_id, "sent")
+
+    # Jordan answers (X gives the DM a Snowflake id of now), then reads up to that answer.
+    answer = json.loads(fixture("x.dm_event_inbound.json"))
+    answer["direct_message_events"][0]["id"] = xe_api.new_id()
+    assert (await deliver(client, channel, answer)).status_code == 200
+    later = await reply(api, conv["id"], "three, after Jordan read")
+    await settle(api, runtime, later, "sent")
+    last_read = answer["direct_message_events"][0]["id"]
+    assert (await deliver(client, channel, read_up_to(last_read))).status_code == 200
+
+    for message_id in replies:
+        msg = (await api.get(f"/v1/messages/{message_id}")).json()
+        assert [h["status"] for h in msg["status_history"]] == ["queued", "sent", "read"]
+    assert (await api.get(f"/v1/messages/{later}")).json()["status"] == "sent"
+
+
 async def test_server_errors_and_rate_limits_are_retried_then_sent(
     client: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Any, xe_api: FakeX
 ) -> None:
@@ -662,3 +812,56 @@ async def test_a_photo_dm_is_stored_as_media_in_the_conversation(
         "mime_type": "image/jpeg",
         "caption": "Broken part",
     }
+
+
+async def test_an_agents_video_reply_is_uploaded_in_chunks_and_reaches_x(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Any, xe_api: FakeX
+) -> None:
+    channel = await x_channel(api, xe_api)
+    assert (await deliver(client, channel, fixture("x.dm_event_inbound.json"))).status_code == 200
+    conv = await only_conversation(api, channel)
+    xe_api.files["how-to.mp4"] = (b"\1" * (6 * 1024 * 1024), "video/mp4")
+    xe_api.processing.extend([{"state": "in_progress", "check_after_secs": 0}, {"state": "succeeded"}])
+    content = {"type": "media", "url": f"{xe_api.url}/files/how-to.mp4", "caption": "How to fix it"}
+    message_id = await reply(api, conv["id"], content)
+
+    msg = await settle(api, runtime, message_id, "sent")
+    [upload] = xe_api.uploads.values()
+    assert upload.steps == ["initialize", "append 0", "append 1", "finalize", "status"]
+    [call] = xe_api.sent
+    assert (call.participant_id, call.body) == (
+        JORDAN,
+        {"text": "How to fix it", "attachments": [{"media_id": upload.media_id}]},
+    )
+    assert msg["delivery"]["provider_message_id"] == call.dm_event_id
+
+
+async def test_a_reply_with_a_file_x_cannot_take_fails_with_media_too_large(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Any, xe_api: FakeX
+) -> None:
+    channel = await x_channel(api, xe_api)
+    assert (await deliver(client, channel, fixture("x.dm_event_inbound.json"))).status_code == 200
+    conv = await only_conversation(api, channel)
+    xe_api.files["poster.png"] = (b"\0" * (6 * 1024 * 1024), "image/png")
+    content = {"type": "media", "url": f"{xe_api.url}/files/poster.png"}
+    message_id = await reply(api, conv["id"], content)
+
+    msg = await settle(api, runtime, message_id, "failed")
+    assert msg["status_history"][-1]["detail"]["code"] == "media_too_large"
+    assert xe_api.uploads == {} and xe_api.calls == []
+
+
+async def test_an_agents_reply_on_the_agent_socket_reaches_x_and_a_note_does_not(
+    live_server: LiveServer, xe_api: FakeX
+) -> None:
+    api, runtime = live_server.http, live_server.app.state.runtime
+    channel = await x_channel(api, xe_api)
+    assert (await deliver(api, channel, fixture("x.dm_event_inbound.json"))).status_code == 200
+    conv = await only_conversation(api, channel)
+
+    reply_id, note_id = await socket_reply_and_note(live_server, conv["id"], "Thanks, Jordan!")
+    msg = await settle(api, runtime, reply_id, "sent")
+    await note_stayed_inside(api, runtime, note_id)
+    [call] = xe_api.calls
+    assert (call.participant_id, call.body) == (JORDAN, {"text": "Thanks, Jordan!"})
+    assert msg["delivery"]["provider_message_id"] == call.dm_event_id

@@ -6,11 +6,24 @@ context whose consumer key and access token it knows, whose HMAC-SHA1 signature
 whose timestamp is within 5 minutes and whose nonce is not replayed (401 problem JSON
 otherwise); a numeric participant id and a JSON body with ``text`` or ``attachments``
 (400 ``invalid-request`` otherwise); text of at most 10,000 characters. It answers 201
-``{"data": {"dm_conversation_id", "dm_event_id"}}`` with rising event ids, and counts
+``{"data": {"dm_conversation_id", "dm_event_id"}}`` with rising Snowflake event ids (their
+top bits the time they were made, as X's are), and counts
 requests against a configurable rate limit (``x-rate-limit-*`` headers, 429 when spent).
 
 It answers by a script, like tests/fakes/provider.py: ``Ok()``, ``Problem(status, body,
 headers)`` or ``HANG``. Once the script is used up it accepts.
+
+Media come through X's chunked upload, checked step by step: ``POST
+/2/media/upload/initialize`` (JSON ``media_type``, ``total_bytes`` within the category's
+limit, ``media_category`` ``dm_image|dm_gif|dm_video``), ``POST .../{id}/append``
+(multipart ``segment_index`` and ``media`` of at most 5 MB, only before FINALIZE, never
+past ``total_bytes``), ``POST .../{id}/finalize`` (every segment from 0 there, adding up
+to ``total_bytes``) and ``GET /2/media/upload?command=STATUS&media_id=`` (signed with its
+query). Every step is OAuth-checked. ``processing`` scripts the ``processing_info`` that
+FINALIZE and each STATUS answer (none: ready at once); a DM may attach only a media whose
+processing ``succeeded``. ``fail_upload(step, problem)`` fails the next request of a step.
+``files`` is a stand-in CDN for Parley's media URLs (``stream_files``: sent chunked,
+without ``Content-Length``).
 """
 
 from __future__ import annotations
@@ -18,18 +31,28 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
-from connectors.x_dm import hmac_sha1_signature, parse_oauth_header, signature_base_string
+from connectors.x_dm import (
+    SNOWFLAKE_EPOCH_MS,
+    hmac_sha1_signature,
+    parse_oauth_header,
+    signature_base_string,
+)
 from tests.fakes.local import ScriptedFake
 
 HANG: Literal["hang"] = "hang"
 _PATH = ("2", "dm_conversations", "with")
-_CATEGORIES = {"dm_image", "dm_gif", "dm_video"}
+MB = 1024 * 1024
+# X's limits per DM media category, and for one APPEND segment.
+CATEGORY_LIMITS = {"dm_image": 5 * MB, "dm_gif": 15 * MB, "dm_video": 512 * MB}
+SEGMENT_LIMIT = 5 * MB
+UploadStep = Literal["initialize", "append", "finalize", "status"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,26 @@ class Call:
 
 
 @dataclass
+class Upload:
+    """One chunked upload as the fake saw it."""
+
+    media_id: str
+    category: str
+    mime_type: str
+    total_bytes: int
+    segments: dict[int, bytes] = field(default_factory=dict)
+    steps: list[str] = field(default_factory=list)  # "initialize", "append 0", ...
+    finalized: bool = False
+    state: str | None = None  # the processing state last reported
+    finalized_at: float = 0.0  # time.monotonic() of FINALIZE
+    status_at: list[float] = field(default_factory=list)  # of each STATUS request
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.segments[i] for i in sorted(self.segments))
+
+
+@dataclass
 class FakeX(ScriptedFake[Answer]):
     consumer_key: str
     consumer_secret: str
@@ -106,8 +149,13 @@ class FakeX(ScriptedFake[Answer]):
     media: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
     # Files served at ``/files/<name>`` (a stand-in CDN for Parley's media URLs).
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    stream_files: bool = False
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    # The processing_info FINALIZE and then each STATUS answer, in order.
+    processing: deque[dict[str, Any]] = field(default_factory=deque)
+    _upload_failures: dict[str, deque[Problem]] = field(default_factory=dict)
     _nonces: set[str] = field(default_factory=set)
-    _next_id: int = 1_600_000_000_000_000_000
+    _last_id: int = 0
 
     @property
     def sent(self) -> list[Call]:
@@ -116,12 +164,9 @@ class FakeX(ScriptedFake[Answer]):
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         parts = request.path.strip("/").split("/")
         if request.method == "GET" and len(parts) == 2 and parts[0] == "files":
-            if parts[1] not in self.files:
-                return web.Response(status=404)
-            data, mime = self.files[parts[1]]
-            return web.Response(body=data, content_type=mime)
-        if request.method == "POST" and tuple(parts) == ("2", "media", "upload"):
-            return await self._upload(request)
+            return await self._file(request, parts[1])
+        if tuple(parts[:3]) == ("2", "media", "upload"):
+            return await self._upload(request, parts[3:])
         if request.method != "POST" or len(parts) != 5 or tuple(parts[:3]) != _PATH:
             return _problem(Problem(404, {"title": "Not Found Error", "type": "about:blank"}))
         if parts[4] != "messages":
@@ -164,8 +209,7 @@ class FakeX(ScriptedFake[Answer]):
         if isinstance(answer, Problem):
             self._changed.set()
             return _problem(answer)
-        self._next_id += 1
-        call.dm_event_id = str(self._next_id)
+        call.dm_event_id = self.new_id()
         self._changed.set()
         remaining = self.rate_limit - len(self.sent)
         return web.json_response(
@@ -183,35 +227,134 @@ class FakeX(ScriptedFake[Answer]):
             },
         )
 
-    async def _upload(self, request: web.BaseRequest) -> web.StreamResponse:
-        # A multipart body is not part of the OAuth signature (RFC 5849 3.4.1.3.1).
+    def fail_upload(self, step: UploadStep, problem: Problem) -> None:
+        """The next request of ``step`` is answered with ``problem``."""
+        self._upload_failures.setdefault(step, deque()).append(problem)
+
+    async def _file(self, request: web.BaseRequest, name: str) -> web.StreamResponse:
+        if name not in self.files:
+            return web.Response(status=404)
+        data, mime = self.files[name]
+        if not self.stream_files:
+            return web.Response(body=data, content_type=mime)
+        response = web.StreamResponse(headers={"content-type": mime})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(data), 64 * 1024):
+            await response.write(data[start : start + 64 * 1024])
+        await response.write_eof()
+        return response
+
+    async def _upload(self, request: web.BaseRequest, rest: list[str]) -> web.StreamResponse:
+        step: UploadStep
+        if request.method == "POST" and rest == ["initialize"]:
+            step = "initialize"
+        elif request.method == "POST" and len(rest) == 2 and rest[1] in ("append", "finalize"):
+            step = "append" if rest[1] == "append" else "finalize"
+        elif request.method == "GET" and rest == [] and request.query.get("command") == "STATUS":
+            step = "status"
+        else:
+            return _problem(Problem(404, {"title": "Not Found Error", "type": "about:blank"}))
         if self._authenticate(request) is None:
             return self._refuse(unauthorized())
+        failures = self._upload_failures.get(step)
+        if failures:
+            return _problem(failures.popleft())
+        if step == "initialize":
+            return await self._initialize(request)
+        media_id = rest[0] if rest else request.query.get("media_id", "")
+        upload = self.uploads.get(media_id)
+        if upload is None:
+            return self._refuse(_invalid(f"The media id [{media_id}] is not valid"))
+        if step == "append":
+            return await self._append(request, upload)
+        if step == "finalize":
+            return self._finalize(upload)
+        return self._status(upload)
+
+    async def _initialize(self, request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return self._refuse(_invalid("Request body is not valid JSON"))
+        if not isinstance(body, dict):
+            return self._refuse(_invalid("Request body must be a JSON object"))
+        category, mime, total = body.get("media_category"), body.get("media_type"), body.get("total_bytes")
+        if category not in CATEGORY_LIMITS:
+            return self._refuse(_invalid(f"`media_category` [{category}] is not valid"))
+        if not isinstance(mime, str) or "/" not in mime:
+            return self._refuse(_invalid("`media_type` is required"))
+        if not isinstance(total, int) or total <= 0:
+            return self._refuse(_invalid("`total_bytes` must be a positive integer"))
+        if total > CATEGORY_LIMITS[category]:
+            return self._refuse(_invalid(f"`total_bytes` is over the {category} limit"))
+        upload = Upload(self.new_id(), category, mime, total, steps=["initialize"])
+        self.uploads[upload.media_id] = upload
+        self._changed.set()
+        data = {"id": upload.media_id, "media_key": f"3_{upload.media_id}", "expires_after_secs": 86400}
+        return web.json_response({"data": data})
+
+    async def _append(self, request: web.BaseRequest, upload: Upload) -> web.StreamResponse:
+        if upload.finalized:
+            return self._refuse(_invalid("The upload is already finalized"))
         if request.content_type != "multipart/form-data":
             return self._refuse(_invalid("A multipart/form-data body is required"))
-        form = await request.post()
+        # aiohttp reads 1 MB at most unless told; X refuses a big segment itself (below).
+        form = await request.clone(client_max_size=2 * SEGMENT_LIMIT).post()
         media = form.get("media")
-        category = str(form.get("media_category") or "")
+        index = str(form.get("segment_index") or "")
         if not isinstance(media, web.FileField):
             return self._refuse(_invalid("The `media` field is required"))
-        if category not in _CATEGORIES:
-            return self._refuse(_invalid(f"`media_category` [{category}] is not valid"))
+        if not index.isdigit() or int(index) > 999:
+            return self._refuse(_invalid("`segment_index` must be 0 to 999"))
         data = media.file.read()
-        mime = str(form.get("media_type") or media.content_type)
-        self._next_id += 1
-        media_id = str(self._next_id)
-        self.media[media_id] = (category, mime, data)
+        if len(data) > SEGMENT_LIMIT:
+            return self._refuse(_invalid("A segment is at most 5 MB"))
+        upload.segments[int(index)] = data
+        if len(upload.data) > upload.total_bytes:
+            del upload.segments[int(index)]
+            return self._refuse(_invalid("The segments are over `total_bytes`"))
+        upload.steps.append(f"append {index}")
         self._changed.set()
-        return web.json_response(
-            {
-                "data": {
-                    "id": media_id,
-                    "media_key": f"3_{media_id}",
-                    "size": len(data),
-                    "expires_after_secs": 86400,
-                }
-            }
-        )
+        return web.Response(status=204)
+
+    def _finalize(self, upload: Upload) -> web.StreamResponse:
+        if upload.finalized:
+            return self._refuse(_invalid("The upload is already finalized"))
+        if sorted(upload.segments) != list(range(len(upload.segments))) or (
+            len(upload.data) != upload.total_bytes
+        ):
+            return self._refuse(_invalid("The segments do not add up to `total_bytes`"))
+        upload.finalized = True
+        upload.finalized_at = time.monotonic()
+        upload.steps.append("finalize")
+        return self._processed(upload, {"size": upload.total_bytes, "expires_after_secs": 86400})
+
+    def _status(self, upload: Upload) -> web.StreamResponse:
+        if not upload.finalized:
+            return self._refuse(_invalid("The upload is not finalized"))
+        upload.status_at.append(time.monotonic())
+        upload.steps.append("status")
+        return self._processed(upload, {})
+
+    def _processed(self, upload: Upload, extra: dict[str, Any]) -> web.StreamResponse:
+        data: dict[str, Any] = {"id": upload.media_id, "media_key": f"3_{upload.media_id}", **extra}
+        info = self.processing.popleft() if self.processing else None
+        if info is not None:
+            data["processing_info"] = info
+            upload.state = str(info.get("state"))
+        else:
+            upload.state = "succeeded"
+        if upload.state == "succeeded":
+            self.media[upload.media_id] = (upload.category, upload.mime_type, upload.data)
+        self._changed.set()
+        return web.json_response({"data": data})
+
+    def new_id(self) -> str:
+        """A Snowflake: milliseconds since X's epoch in the top bits, rising."""
+        made = (int(time.time() * 1000) - SNOWFLAKE_EPOCH_MS) << 22
+        self._last_id = max(made, self._last_id + 1)
+        return str(self._last_id)
 
     def _authenticate(self, request: web.BaseRequest) -> dict[str, str] | None:
         try:

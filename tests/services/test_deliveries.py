@@ -11,10 +11,13 @@ from sqlalchemy.exc import IntegrityError
 
 from chat.bus import DomainEvent
 from chat.db import models as m
+from chat.db.types import utcnow
 from chat.domain.ids import new_id
 from chat.services import outbox
 from chat.services.deliveries import Deliveries, Outcome
+from chat.services.inbound import ProviderChannel
 from chat.settings import Settings
+from connectors.base import Watermark
 from tests.fakes.outbound import (
     CHANNEL_TYPE,
     Queued,
@@ -205,3 +208,86 @@ async def test_a_provider_id_is_found_only_on_its_own_channel(
                     provider_message_id="SAME",
                 )
             )
+
+
+# -- watermarks: "everything sent to this customer up to this time" ------------------------
+
+
+async def test_a_read_watermark_reads_every_handed_over_message_to_that_sender_up_to_its_time(
+    services: Any,
+    workspace: dict[str, str],
+    channel: str,
+    deliveries: Deliveries,
+    events: list[DomainEvent],
+) -> None:
+    ws = workspace["workspace_id"]
+    here = ProviderChannel(channel, ws, CHANNEL_TYPE)
+    first = await queued_message(
+        services.db, ws, channel, "+15550100", notify_url="https://hooks.example.com/n"
+    )
+    second = await queued_message(services.db, ws, channel, "+15550100", contact_id=first.contact_id)
+    someone_else = await queued_message(services.db, ws, channel, "+15550199")
+    await sent(services, deliveries, first, "W1")
+    await sent(services, deliveries, second, "W2")
+    await sent(services, deliveries, someone_else, "W3")
+    between = utcnow()
+    later = await queued_message(services.db, ws, channel, "+15550100", contact_id=first.contact_id)
+    await sent(services, deliveries, later, "W4")
+    never_handed_over = await queued_message(
+        services.db, ws, channel, "+15550100", contact_id=first.contact_id
+    )
+    events.clear()
+
+    moved = await deliveries.apply_watermark(here, Watermark("+15550100", "read", between))
+
+    assert moved == 2
+    assert [await message_status(services.db, q.message_id) for q in (first, second)] == [
+        "read",
+        "read",
+    ]
+    assert await message_status(services.db, later.message_id) == "sent"  # after the watermark
+    assert await message_status(services.db, someone_else.message_id) == "sent"
+    assert await message_status(services.db, never_handed_over.message_id) == "queued"
+    assert (await status_history(services.db, first.message_id))[-1] == (
+        "read",
+        {"by": "provider", "watermark": between.isoformat()},
+    )
+    assert await webhook_statuses(services.db, first.message_id) == ["sent", "read"]  # notify_url
+    assert sorted(e.data["message_id"] for e in events if e.type == "message.status") == sorted(
+        [first.message_id, second.message_id]
+    )
+
+
+async def test_watermarks_only_move_forward_and_repeat_harmlessly(
+    services: Any, workspace: dict[str, str], channel: str, deliveries: Deliveries
+) -> None:
+    ws = workspace["workspace_id"]
+    here = ProviderChannel(channel, ws, CHANNEL_TYPE)
+    queued = await queued_message(services.db, ws, channel, "+15550100")
+    await sent(services, deliveries, queued, "W5")
+    now = utcnow()
+
+    assert await deliveries.apply_watermark(here, Watermark("+15550100", "read", now)) == 1
+    assert await deliveries.apply_watermark(here, Watermark("+15550100", "delivered", now)) == 0
+    assert await deliveries.apply_watermark(here, Watermark("+15550100", "read", now)) == 0
+    assert [s for s, _ in await status_history(services.db, queued.message_id)] == [
+        "queued",
+        "sent",
+        "read",
+    ]
+
+
+async def test_a_watermark_stays_on_its_own_channel(
+    services: Any, workspace: dict[str, str], channel: str, deliveries: Deliveries
+) -> None:
+    ws = workspace["workspace_id"]
+    other = await provider_channel(services.db, ws, "http://127.0.0.1:9")
+    mine = await queued_message(services.db, ws, channel, "+15550100")
+    theirs = await queued_message(services.db, ws, other, "+15550100", contact_id=mine.contact_id)
+    await sent(services, deliveries, mine, "W6")
+    await sent(services, deliveries, theirs, "W7")
+
+    mark = Watermark("+15550100", "delivered", utcnow())
+    assert await deliveries.apply_news(ProviderChannel(other, ws, CHANNEL_TYPE), [mark]) is None
+    assert await message_status(services.db, theirs.message_id) == "delivered"
+    assert await message_status(services.db, mine.message_id) == "sent"
