@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import Any, Protocol, cast, runtime_checkable
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.bus import Bus, DomainEvent
@@ -32,6 +32,7 @@ from chat.db import models as m
 from chat.db.engine import Database
 from chat.db.types import utcnow
 from chat.domain.ids import new_id
+from chat.services.group_commit import GroupCommit
 from chat.settings import Settings
 from connectors.errors import DeliveryError, GiveUp, RetryLater
 
@@ -47,17 +48,8 @@ JITTER = 0.25
 
 DONE_VALUES: dict[str, object] = {"state": "done", "lease_until": None, "last_error": None}
 _outbox = cast(Table, m.OutboxEntry.__table__)
-# The final update of an entry that ran, while this worker still holds it (parameters
-# named unlike any column: Core would take a "claim" key as one more SET value).
-_DONE = (
-    update(_outbox)
-    .where(
-        _outbox.c.id == bindparam("held_id"),
-        _outbox.c.claim == bindparam("held_claim"),
-        _outbox.c.state == "pending",
-    )
-    .values(**DONE_VALUES)
-)
+# An entry that ran and is still held by this worker (id and claim token) is done.
+Held = tuple[str, str | None]
 
 
 class Handler(Protocol):
@@ -104,6 +96,8 @@ class Worker:
         self._per_kind: Counter[str] = Counter()
         self._per_lane: Counter[str] = Counter()
         self._stopping = False
+        # Entries that ran finish in groups: concurrent sends share one write transaction.
+        self._dones: GroupCommit[Held, bool] = GroupCommit(self._mark_done, self._mark_one_done)
 
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
@@ -311,30 +305,64 @@ class Worker:
         """The final update, if this worker still holds the entry: the events to publish,
         or None when the lease was lost (then nothing is written)."""
         events: list[DomainEvent] = []
+        if values == DONE_VALUES and failure is None:  # the common case, grouped
+            held = await self._dones.submit((entry.id, entry.claim))
+            if isinstance(held, Exception):
+                raise held
+            if not held:
+                self._lost(entry)
+                return None
+            return events
         async with self.db.write() as session:
             conn = await session.connection()
-            if values == DONE_VALUES:  # the common case: a statement built once
-                result = await conn.execute(_DONE, {"held_id": entry.id, "held_claim": entry.claim})
-            else:
-                result = await conn.execute(
-                    update(_outbox)
-                    .where(
-                        _outbox.c.id == entry.id,
-                        _outbox.c.claim == entry.claim,
-                        _outbox.c.state == "pending",
-                    )
-                    .values(**values)
+            result = await conn.execute(
+                update(_outbox)
+                .where(
+                    _outbox.c.id == entry.id,
+                    _outbox.c.claim == entry.claim,
+                    _outbox.c.state == "pending",
                 )
+                .values(**values)
+            )
             if result.rowcount != 1:
-                log.warning(
-                    "outbox entry %s (%s): lease lost while running; its result is not written",
-                    entry.id,
-                    entry.kind,
-                )
+                self._lost(entry)
                 return None
             if failure is not None and isinstance(handler, GivesUp):
                 events.extend(await handler.gave_up(session, entry, failure))
         return events
+
+    async def _mark_done(self, held: Sequence[Held]) -> list[bool | Exception]:
+        """Mark entries done in one statement; for each, whether this worker still held it."""
+        async with self.db.write() as session:
+            conn = await session.connection()
+            marked = set(
+                (
+                    await conn.execute(
+                        update(_outbox)
+                        .where(
+                            tuple_(_outbox.c.id, _outbox.c.claim).in_(list(held)),
+                            _outbox.c.state == "pending",
+                        )
+                        .values(**DONE_VALUES)
+                        .returning(_outbox.c.id)
+                    )
+                ).scalars()
+            )
+        return [entry_id in marked for entry_id, _ in held]
+
+    async def _mark_one_done(self, held: Held) -> bool:
+        result = (await self._mark_done([held]))[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    @staticmethod
+    def _lost(entry: m.OutboxEntry) -> None:
+        log.warning(
+            "outbox entry %s (%s): lease lost while running; its result is not written",
+            entry.id,
+            entry.kind,
+        )
 
     def _held(self, entry: m.OutboxEntry) -> tuple[Any, ...]:
         return (
