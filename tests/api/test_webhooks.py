@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from chat import security
+from bots import signing
 from chat.db import models as m
 from chat.db.types import utcnow
 from chat.domain.channel_config import MASK
@@ -199,12 +199,12 @@ async def test_a_sent_message_is_posted_signed_and_a_replay_fails_verification(
     header = hook.headers["x-parley-signature"]
     t = int(header.split(",")[0].removeprefix("t="))
     with monkeypatch.context() as later:
-        later.setattr(security, "time", SimpleNamespace(time=lambda: t + 301))
+        later.setattr(signing, "time", SimpleNamespace(time=lambda: t + 301))
         assert not verify_webhook_signature(sub["secret"], hook.body, header)
     # ... and refreshing t without the secret breaks the MAC.
     refreshed = header.replace(f"t={t}", f"t={t + 301}")
     with monkeypatch.context() as later:
-        later.setattr(security, "time", SimpleNamespace(time=lambda: t + 301))
+        later.setattr(signing, "time", SimpleNamespace(time=lambda: t + 301))
         assert not verify_webhook_signature(sub["secret"], hook.body, refreshed)
 
 
