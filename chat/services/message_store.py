@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from chat.bus import DomainEvent
 from chat.db import models as m
+from chat.db.bulk import BulkStatement
 from chat.db.dialect import insert_or
 from chat.db.types import utcnow
 from chat.domain import send_rules
@@ -193,7 +194,13 @@ _NEWEST_ADDRESSES = (
 _SEND_COUNTRIES = select(_workspaces.c.id, _workspaces.c.send_countries).where(
     _workspaces.c.id.in_(bindparam("b_ids", expanding=True))
 )
-_INSERT_MESSAGES = insert(_messages)
+# The group's rows go to the driver with one prepared statement each (chat.db.bulk).
+_INSERT_MESSAGES = BulkStatement(_messages, tuple(MessageValues.__annotations__))
+_INSERT_STATUSES = BulkStatement(cast(Table, m.MessageStatusEvent.__table__), tuple(StatusRow.__annotations__))
+_INSERT_WORK = BulkStatement(cast(Table, m.OutboxEntry.__table__), tuple(WorkRow.__annotations__))
+_ADVANCE_MANY = BulkStatement(
+    _conversations, ("last_seq", "status", "last_message_at", "last_inbound_at", "updated_at"), key="id"
+)
 _INSERT_CONTACTS = insert(_contacts)
 _INSERT_IDENTITIES = insert(_identities)
 _ADVANCE = (
@@ -580,7 +587,7 @@ class _Store:
         # The customer wrote: the customer-service window starts again.
         heard = {cast(str, self.items[i].conversation_id) for i in live if self.items[i].direction is Direction.INBOUND}
         next_seq: dict[str, int] = {}
-        moves: list[dict[str, Any]] = []
+        moves: list[tuple[Any, ...]] = []
         for cid, count in counts.items():
             conv = self.convs[cid]
             next_seq[cid] = conv.last_seq + 1
@@ -590,12 +597,8 @@ class _Store:
                 conv.last_inbound_at = self.now
             if cid in reopen:
                 conv.status = ConversationStatus.OPEN.value
-            moves.append({
-                "b_id": cid, "b_seq": conv.last_seq, "b_status": conv.status, "b_now": self.now,
-                "b_inbound": conv.last_inbound_at,
-            })
-        if moves:
-            await self.conn.execute(_ADVANCE, moves)
+            moves.append((conv.last_seq, conv.status, self.now, conv.last_inbound_at, self.now, cid))
+        await _ADVANCE_MANY.run(self.conn, moves)
 
         subs = await work.subscriptions(self.conn, {self.items[i].workspace_id for i in fresh})
         work_rows: list[WorkRow] = []
@@ -612,7 +615,7 @@ class _Store:
                 DomainEvent("conversation.updated", self.convs[cid].workspace_id, conversation_view(self.convs[cid]))
             )
 
-        messages: list[dict[str, Any]] = []
+        messages: list[MessageValues] = []
         statuses: list[StatusRow] = []
         conv_views: dict[str, ConversationView] = {}  # final for this group: one view each
         for i in fresh:
@@ -629,7 +632,7 @@ class _Store:
             values = message_values(
                 it, conv.id, seq, status, self.now, _segments(it, self.rules.capabilities(conv.channel_type))
             )
-            messages.append(dict(values))
+            messages.append(values)
             row = Row(**values)
             statuses.append(status_row(row.id, status, None, self.now))
             view = message_view(row)
@@ -647,10 +650,9 @@ class _Store:
                 self.events[i].append(event)
             opened_here = any(e.type == "conversation.created" for e in self.events[i])
             self.results[i] = Posted(view, conv_view, True, self.events[i], len(work_rows) > before or opened_here)
-        await self.conn.execute(_INSERT_MESSAGES, messages)
-        await self.conn.execute(INSERT_STATUSES, statuses)
-        if work_rows:
-            await self.conn.execute(work.INSERT_WORK, work_rows)
+        await _INSERT_MESSAGES.run(self.conn, messages)
+        await _INSERT_STATUSES.run(self.conn, statuses)
+        await _INSERT_WORK.run(self.conn, work_rows)
 
     def _finish(self) -> list[Result]:
         out: list[Result] = []
