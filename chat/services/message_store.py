@@ -30,7 +30,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from chat.bus import DomainEvent
@@ -157,6 +169,20 @@ _LOCK_CONVERSATIONS = (
     .order_by(_conversations.c.id)
     .with_for_update()
 )
+# PostgreSQL: one array parameter, so the statement's text is the same for every group
+# size and asyncpg prepares it once per connection (an IN list is a new statement, and
+# a new prepare round trip, for each size).
+_TEXTS = ARRAY(String)
+_REPEATS_PG = select(_messages).where(
+    _messages.c.workspace_id == any_(bindparam("b_ws", type_=_TEXTS)),
+    _messages.c.client_message_id == any_(bindparam("b_keys", type_=_TEXTS)),
+)
+_LOCK_CONVERSATIONS_PG = (
+    select(_conversations)
+    .where(_conversations.c.id == any_(bindparam("b_ids", type_=_TEXTS)))
+    .order_by(_conversations.c.id)
+    .with_for_update()
+)
 _CHANNELS = (
     select(_channels.c.id, _channels.c.workspace_id, _channels.c.type)
     .where(
@@ -231,6 +257,7 @@ class _Store:
         self.conn = conn
         self.items = items
         self.rules = rules
+        self.sqlite = conn.dialect.name == "sqlite"
         self.now = utcnow()
         self.results: list[Result | int | None] = [None] * len(items)
         self.events: list[list[DomainEvent]] = [[] for _ in items]
@@ -265,7 +292,8 @@ class _Store:
         existing: dict[tuple[str, str], Row] = {}
         if keyed:
             rows = await self.conn.execute(
-                _REPEATS, {"b_ws": list({ws for ws, _ in keyed}), "b_keys": list({k for _, k in keyed})}
+                _REPEATS if self.sqlite else _REPEATS_PG,
+                {"b_ws": list({ws for ws, _ in keyed}), "b_keys": list({k for _, k in keyed})},
             )
             existing = {
                 (r.workspace_id, r.client_message_id): Row(**r._mapping)
@@ -472,7 +500,8 @@ class _Store:
         has no FOR UPDATE: its one writer is serialised in process."""
         ids -= self.convs.keys()
         if ids:
-            for r in await self.conn.execute(_LOCK_CONVERSATIONS, {"b_ids": list(ids)}):
+            lock = _LOCK_CONVERSATIONS if self.sqlite else _LOCK_CONVERSATIONS_PG
+            for r in await self.conn.execute(lock, {"b_ids": sorted(ids)}):
                 self.convs[r.id] = Row(**r._mapping)
 
     async def _redirect_reopened(self) -> None:
