@@ -83,9 +83,9 @@ def _pg_array(column_type: Any) -> str:
     return "text[]"
 
 
-def _pg_sql(table: Table, columns: Sequence[str], key: str | None) -> str:
+def _pg_sql(table: Table, columns: Sequence[str], key: str | None, first: int = 1) -> str:
     names = [*columns, *([key] if key else [])]
-    arrays = ", ".join(f"${n}::{_pg_array(table.c[c].type)}" for n, c in enumerate(names, 1))
+    arrays = ", ".join(f"${n}::{_pg_array(table.c[c].type)}" for n, c in enumerate(names, first))
     source = f"unnest({arrays}) AS v({', '.join(names)})"
 
     def value(c: str) -> str:
@@ -107,42 +107,76 @@ class BulkStatement:
         self.table = table
         self.columns = tuple(columns)
         self.key = key
-        self._sql: dict[str, tuple[str, list[tuple[int, Convert]]]] = {}
+        self.names = (*self.columns, *((key,) if key else ()))
+        self._sqlite_sql = self._sqlite()
+        self._converts: dict[str, list[tuple[int, Convert]]] = {}
 
-    def _compiled(self, dialect: str) -> tuple[str, list[tuple[int, Convert]]]:
-        found = self._sql.get(dialect)
-        if found is None:
-            names = [*self.columns, *([self.key] if self.key else [])]
-            if dialect != "sqlite":
-                sql = _pg_sql(self.table, self.columns, self.key)
-            elif self.key is None:
-                marks = ", ".join("?" for _ in names)
-                sql = f"INSERT INTO {self.table.name} ({', '.join(self.columns)}) VALUES ({marks})"
-            else:
-                sets = ", ".join(f"{c} = ?" for c in self.columns)
-                sql = f"UPDATE {self.table.name} SET {sets} WHERE {self.key} = ?"
-            converts = [
+    def _sqlite(self) -> str:
+        if self.key is None:
+            marks = ", ".join("?" for _ in self.names)
+            return f"INSERT INTO {self.table.name} ({', '.join(self.columns)}) VALUES ({marks})"
+        sets = ", ".join(f"{c} = ?" for c in self.columns)
+        return f"UPDATE {self.table.name} SET {sets} WHERE {self.key} = ?"
+
+    def pg_sql(self, first: int = 1) -> str:
+        """The PostgreSQL statement, its arrays numbered from ``first``."""
+        return _pg_sql(self.table, self.columns, self.key, first)
+
+    def params(self, dialect: str, rows: Rows) -> list[tuple[Any, ...]]:
+        """Each row's values in statement order, converted for the driver."""
+        converts = self._converts.get(dialect)
+        if converts is None:
+            converts = self._converts[dialect] = [
                 (i, convert)
-                for i, name in enumerate(names)
+                for i, name in enumerate(self.names)
                 if (convert := _converter(self.table.c[name].type, dialect)) is not None
             ]
-            found = self._sql[dialect] = (sql, converts)
-        return found
-
-    async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]) -> None:
-        """Execute for every row: a mapping by column name, or a tuple in column order
-        (the key last)."""
-        if not rows:
-            return
-        sql, converts = self._compiled(conn.dialect.name)
-        names = [*self.columns, *([self.key] if self.key else [])]
-        params: list[Any] = []
+        out: list[tuple[Any, ...]] = []
         for row in rows:
-            values = [row[n] for n in names] if isinstance(row, Mapping) else list(row)
+            values = [row[n] for n in self.names] if isinstance(row, Mapping) else list(row)
             for i, convert in converts:
                 values[i] = convert(values[i])
-            params.append(tuple(values))
-        if conn.dialect.name == "sqlite":
-            await conn.exec_driver_sql(sql, params)
-        else:
-            await conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*params, strict=True)))
+            out.append(tuple(values))
+        return out
+
+    async def run(self, conn: AsyncConnection, rows: Rows) -> None:
+        """Execute for every row: a mapping by column name, or a tuple in column order
+        (the key last)."""
+        await run_together(conn, [(self, rows)])
+
+
+Rows = Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]]
+
+# PostgreSQL statements that run several bulk statements as one, by which ones have rows.
+_TOGETHER: dict[tuple[int, ...], str] = {}
+
+
+async def run_together(conn: AsyncConnection, parts: Sequence[tuple[BulkStatement, Rows]]) -> None:
+    """Run bulk statements in order, each with its rows (skipped when it has none).
+
+    On PostgreSQL they are one statement (all but the last as data-modifying WITH
+    clauses): one round trip for a whole group's writes. Foreign keys are checked at
+    the statement's end, so a row may refer to one inserted by an earlier part."""
+    parts = [(stmt, rows) for stmt, rows in parts if rows]
+    if not parts:
+        return
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        for stmt, rows in parts:
+            await conn.exec_driver_sql(stmt._sqlite_sql, stmt.params(dialect, rows))
+        return
+    key = tuple(id(stmt) for stmt, _ in parts)
+    sql = _TOGETHER.get(key)
+    if sql is None:
+        pieces, first = [], 1
+        for stmt, _ in parts:
+            pieces.append(stmt.pg_sql(first))
+            first += len(stmt.names)
+        *before, last = pieces
+        sql = _TOGETHER[key] = (
+            "WITH " + ", ".join(f"w{n} AS ({p})" for n, p in enumerate(before)) + " " + last if before else last
+        )
+    arrays: list[list[Any]] = []
+    for stmt, rows in parts:
+        arrays += [list(column) for column in zip(*stmt.params(dialect, rows), strict=True)]
+    await conn.exec_driver_sql(sql, tuple(arrays))

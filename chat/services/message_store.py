@@ -47,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from chat.bus import DomainEvent
 from chat.db import models as m
-from chat.db.bulk import BulkStatement
+from chat.db.bulk import BulkStatement, run_together
 from chat.db.dialect import insert_or
 from chat.db.types import utcnow
 from chat.domain import send_rules
@@ -627,7 +627,6 @@ class _Store:
             if cid in reopen:
                 conv.status = ConversationStatus.OPEN.value
             moves.append((conv.last_seq, conv.status, self.now, conv.last_inbound_at, self.now, cid))
-        await _ADVANCE_MANY.run(self.conn, moves)
 
         subs = await work.subscriptions(self.conn, {self.items[i].workspace_id for i in fresh})
         work_rows: list[WorkRow] = []
@@ -679,9 +678,11 @@ class _Store:
                 self.events[i].append(event)
             opened_here = any(e.type == "conversation.created" for e in self.events[i])
             self.results[i] = Posted(view, conv_view, True, self.events[i], len(work_rows) > before or opened_here)
-        await _INSERT_MESSAGES.run(self.conn, messages)
-        await _INSERT_STATUSES.run(self.conn, statuses)
-        await _INSERT_WORK.run(self.conn, work_rows)
+        # One round trip on PostgreSQL for all of the group's writes (chat.db.bulk).
+        await run_together(self.conn, [
+            (_ADVANCE_MANY, moves), (_INSERT_MESSAGES, messages), (_INSERT_STATUSES, statuses),
+            (_INSERT_WORK, work_rows),
+        ])
 
     def _finish(self) -> list[Result]:
         out: list[Result] = []
