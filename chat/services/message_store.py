@@ -501,8 +501,11 @@ class _Store:
         ids -= self.convs.keys()
         if ids:
             lock = _LOCK_CONVERSATIONS if self.sqlite else _LOCK_CONVERSATIONS_PG
-            for r in await self.conn.execute(lock, {"b_ids": sorted(ids)}):
-                self.convs[r.id] = Row(**r._mapping)
+            rows = await self.conn.execute(lock, {"b_ids": sorted(ids)})
+            keys = tuple(rows.keys())  # once: a row's _mapping builds its keys every time
+            for r in rows:
+                values = dict(zip(keys, r, strict=True))
+                self.convs[values["id"]] = Row(**values)
 
     async def _redirect_reopened(self) -> None:
         """A customer writing into a resolved conversation reopens it, unless another
@@ -630,6 +633,7 @@ class _Store:
 
         subs = await work.subscriptions(self.conn, {self.items[i].workspace_id for i in fresh})
         work_rows: list[WorkRow] = []
+        opened_by: set[int] = set()  # the items whose event opens their conversation
         for cid in self.opened:
             conv = self.convs[cid]
             opened = conversation_view(conv)
@@ -637,6 +641,7 @@ class _Store:
             first = next((i for i in fresh if self.items[i].conversation_id == cid), None)
             if first is not None:
                 self.events[first].append(DomainEvent("conversation.created", conv.workspace_id, opened))
+                opened_by.add(first)
         for cid in reopen:
             first = next(i for i in live if self.items[i].conversation_id == cid)
             self.events[first].append(
@@ -676,8 +681,7 @@ class _Store:
                 effects, event = live_effects(row, view, conv, conv_view, status, self.rules, it.origin, it.address)
                 work_rows += effects
                 self.events[i].append(event)
-            opened_here = any(e.type == "conversation.created" for e in self.events[i])
-            self.results[i] = Posted(view, conv_view, True, self.events[i], len(work_rows) > before or opened_here)
+            self.results[i] = Posted(view, conv_view, True, self.events[i], len(work_rows) > before or i in opened_by)
         # One round trip on PostgreSQL for all of the group's writes (chat.db.bulk).
         await run_together(self.conn, [
             (_ADVANCE_MANY, moves), (_INSERT_MESSAGES, messages), (_INSERT_STATUSES, statuses),
