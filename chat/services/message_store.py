@@ -224,9 +224,13 @@ _SEND_COUNTRIES = select(_workspaces.c.id, _workspaces.c.send_countries).where(
 _INSERT_MESSAGES = BulkStatement(_messages, tuple(MessageValues.__annotations__))
 _INSERT_STATUSES = BulkStatement(cast(Table, m.MessageStatusEvent.__table__), tuple(StatusRow.__annotations__))
 _INSERT_WORK = BulkStatement(cast(Table, m.OutboxEntry.__table__), tuple(WorkRow.__annotations__))
+# Status is written only when it changes (a reopen): both conversation indexes hold it,
+# and SQLite rewrites an index's entry whenever an UPDATE assigns one of its columns,
+# even to the same value (measured: 30 instead of 11 µs a row over 20,000 conversations).
 _ADVANCE_MANY = BulkStatement(
-    _conversations, ("last_seq", "status", "last_message_at", "last_inbound_at", "updated_at"), key="id"
+    _conversations, ("last_seq", "last_message_at", "last_inbound_at", "updated_at"), key="id"
 )
+_REOPEN_MANY = BulkStatement(_conversations, ("status",), key="id")
 _INSERT_CONTACTS = insert(_contacts)
 _INSERT_IDENTITIES = insert(_identities)
 _ADVANCE = (
@@ -629,7 +633,7 @@ class _Store:
                 conv.last_inbound_at = self.now
             if cid in reopen:
                 conv.status = ConversationStatus.OPEN.value
-            moves.append((conv.last_seq, conv.status, self.now, conv.last_inbound_at, self.now, cid))
+            moves.append((conv.last_seq, self.now, conv.last_inbound_at, self.now, cid))
 
         subs = await work.subscriptions(self.conn, {self.items[i].workspace_id for i in fresh})
         work_rows: list[WorkRow] = []
@@ -682,7 +686,9 @@ class _Store:
                 work_rows += effects
                 self.events[i].append(event)
             self.results[i] = Posted(view, conv_view, True, self.events[i], len(work_rows) > before or i in opened_by)
-        # One round trip on PostgreSQL for all of the group's writes (chat.db.bulk).
+        # Its own statement: PostgreSQL applies one UPDATE of a row per statement.
+        await _REOPEN_MANY.run(self.conn, [(ConversationStatus.OPEN.value, c) for c in reopen])
+        # One round trip on PostgreSQL for all of the group's other writes (chat.db.bulk).
         await run_together(self.conn, [
             (_ADVANCE_MANY, moves), (_INSERT_MESSAGES, messages), (_INSERT_STATUSES, statuses),
             (_INSERT_WORK, work_rows),
