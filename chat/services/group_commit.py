@@ -69,8 +69,8 @@ class GroupCommit(Generic[Item, Result]):
         while self._pending:
             if self._previous is not None:
                 await self._previous.wait()
-            while len(self._running) >= self.in_flight:
-                await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+            while len(busy := [t for t in self._running if not t.done()]) >= self.in_flight:
+                await asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED)
             if not self._pending:
                 break
             group, self._pending = self._pending[: self.max_group], self._pending[self.max_group :]
