@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat.bus import Bus
 from chat.db.engine import Database
 from chat.domain.errors import NotFound, ParleyError, Unprocessable
-from chat.services.group_commit import GroupCommit
+from chat.services.group_commit import Committing, GroupCommit
 from chat.services.message_store import (
     NewMessage,
     Posted,
@@ -30,13 +30,18 @@ __all__ = ["BatchBuilder", "Conversations", "NewMessage", "Posted", "status_payl
 
 BatchBuilder = Callable[[AsyncSession], Awaitable[Sequence[NewMessage]]]
 
+# PostgreSQL: the next group runs its statements while the previous one commits.
+GROUPS_IN_FLIGHT = 2
+
 
 class Conversations:
     def __init__(self, db: Database, bus: Bus, rules: StoreRules) -> None:
         self.db = db
         self.bus = bus
         self.rules = rules
-        self._group: GroupCommit[NewMessage, Posted] = GroupCommit(self._store_group, self._store_alone)
+        self._group: GroupCommit[NewMessage, Posted] = GroupCommit(
+            self._store_group, self._store_alone, in_flight=1 if db.is_sqlite else GROUPS_IN_FLIGHT
+        )
 
     async def post_message(self, new: NewMessage) -> Posted:
         """Store one message (joining a group commit with concurrent posts), then publish."""
@@ -97,9 +102,11 @@ class Conversations:
         for posted in results:
             await self.bus.publish(posted.events)
 
-    async def _store_group(self, items: Sequence[NewMessage]) -> list[Posted | Exception]:
+    async def _store_group(self, items: Sequence[NewMessage], committing: Committing) -> list[Posted | Exception]:
         async with self.db.write() as session:
-            return list(await store_messages(session, items, self.rules))
+            results: list[Posted | Exception] = list(await store_messages(session, items, self.rules))
+            committing()  # the block's end commits: the next group may start meanwhile
+        return results
 
     async def _store_alone(self, new: NewMessage) -> Posted:
         async def given(_session: AsyncSession) -> Sequence[NewMessage]:

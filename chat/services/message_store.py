@@ -30,11 +30,24 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from chat.bus import DomainEvent
 from chat.db import models as m
+from chat.db.bulk import BulkStatement, run_together
 from chat.db.dialect import insert_or
 from chat.db.types import utcnow
 from chat.domain import send_rules
@@ -164,6 +177,20 @@ _LOCK_CONVERSATIONS = (
     .order_by(_conversations.c.id)
     .with_for_update()
 )
+# PostgreSQL: one array parameter, so the statement's text is the same for every group
+# size and asyncpg prepares it once per connection (an IN list is a new statement, and
+# a new prepare round trip, for each size).
+_TEXTS = ARRAY(String)
+_REPEATS_PG = select(_messages).where(
+    _messages.c.workspace_id == any_(bindparam("b_ws", type_=_TEXTS)),
+    _messages.c.client_message_id == any_(bindparam("b_keys", type_=_TEXTS)),
+)
+_LOCK_CONVERSATIONS_PG = (
+    select(_conversations)
+    .where(_conversations.c.id == any_(bindparam("b_ids", type_=_TEXTS)))
+    .order_by(_conversations.c.id)
+    .with_for_update()
+)
 _CHANNELS = (
     select(_channels.c.id, _channels.c.workspace_id, _channels.c.type)
     .where(
@@ -201,7 +228,17 @@ _NEWEST_ADDRESSES = (
 _SEND_COUNTRIES = select(_workspaces.c.id, _workspaces.c.send_countries).where(
     _workspaces.c.id.in_(bindparam("b_ids", expanding=True))
 )
-_INSERT_MESSAGES = insert(_messages)
+# The group's rows go to the driver with one prepared statement each (chat.db.bulk).
+_INSERT_MESSAGES = BulkStatement(_messages, tuple(MessageValues.__annotations__))
+_INSERT_STATUSES = BulkStatement(cast(Table, m.MessageStatusEvent.__table__), tuple(StatusRow.__annotations__))
+_INSERT_WORK = BulkStatement(cast(Table, m.OutboxEntry.__table__), tuple(WorkRow.__annotations__))
+# Status is written only when it changes (a reopen): both conversation indexes hold it,
+# and SQLite rewrites an index's entry whenever an UPDATE assigns one of its columns,
+# even to the same value (measured: 30 instead of 11 µs a row over 20,000 conversations).
+_ADVANCE_MANY = BulkStatement(
+    _conversations, ("last_seq", "last_message_at", "last_inbound_at", "updated_at"), key="id"
+)
+_REOPEN_MANY = BulkStatement(_conversations, ("status",), key="id")
 _INSERT_CONTACTS = insert(_contacts)
 _INSERT_IDENTITIES = insert(_identities)
 _ADVANCE = (
@@ -232,6 +269,7 @@ class _Store:
         self.conn = conn
         self.items = items
         self.rules = rules
+        self.sqlite = conn.dialect.name == "sqlite"
         self.now = utcnow()
         self.results: list[Result | int | None] = [None] * len(items)
         self.events: list[list[DomainEvent]] = [[] for _ in items]
@@ -266,7 +304,8 @@ class _Store:
         existing: dict[tuple[str, str], Row] = {}
         if keyed:
             rows = await self.conn.execute(
-                _REPEATS, {"b_ws": list({ws for ws, _ in keyed}), "b_keys": list({k for _, k in keyed})}
+                _REPEATS if self.sqlite else _REPEATS_PG,
+                {"b_ws": list({ws for ws, _ in keyed}), "b_keys": list({k for _, k in keyed})},
             )
             existing = {
                 (r.workspace_id, r.client_message_id): Row(**r._mapping)
@@ -490,8 +529,12 @@ class _Store:
         has no FOR UPDATE: its one writer is serialised in process."""
         ids -= self.convs.keys()
         if ids:
-            for r in await self.conn.execute(_LOCK_CONVERSATIONS, {"b_ids": list(ids)}):
-                self.convs[r.id] = Row(**r._mapping)
+            lock = _LOCK_CONVERSATIONS if self.sqlite else _LOCK_CONVERSATIONS_PG
+            rows = await self.conn.execute(lock, {"b_ids": sorted(ids)})
+            keys = tuple(rows.keys())  # once: a row's _mapping builds its keys every time
+            for r in rows:
+                values = dict(zip(keys, r, strict=True))
+                self.convs[values["id"]] = Row(**values)
 
     async def _redirect_reopened(self) -> None:
         """A customer writing into a resolved conversation reopens it, unless another
@@ -605,7 +648,7 @@ class _Store:
         # The customer wrote: the customer-service window starts again.
         heard = {cast(str, self.items[i].conversation_id) for i in live if self.items[i].direction is Direction.INBOUND}
         next_seq: dict[str, int] = {}
-        moves: list[dict[str, Any]] = []
+        moves: list[tuple[Any, ...]] = []
         for cid, count in counts.items():
             conv = self.convs[cid]
             next_seq[cid] = conv.last_seq + 1
@@ -615,15 +658,11 @@ class _Store:
                 conv.last_inbound_at = self.now
             if cid in reopen:
                 conv.status = ConversationStatus.OPEN.value
-            moves.append({
-                "b_id": cid, "b_seq": conv.last_seq, "b_status": conv.status, "b_now": self.now,
-                "b_inbound": conv.last_inbound_at,
-            })
-        if moves:
-            await self.conn.execute(_ADVANCE, moves)
+            moves.append((conv.last_seq, self.now, conv.last_inbound_at, self.now, cid))
 
         subs = await work.subscriptions(self.conn, {self.items[i].workspace_id for i in fresh})
         work_rows: list[WorkRow] = []
+        opened_by: set[int] = set()  # the items whose event opens their conversation
         for cid in self.opened:
             conv = self.convs[cid]
             opened = conversation_view(conv)
@@ -631,13 +670,14 @@ class _Store:
             first = next((i for i in fresh if self.items[i].conversation_id == cid), None)
             if first is not None:
                 self.events[first].append(DomainEvent("conversation.created", conv.workspace_id, opened))
+                opened_by.add(first)
         for cid in reopen:
             first = next(i for i in live if self.items[i].conversation_id == cid)
             self.events[first].append(
                 DomainEvent("conversation.updated", self.convs[cid].workspace_id, conversation_view(self.convs[cid]))
             )
 
-        messages: list[dict[str, Any]] = []
+        messages: list[MessageValues] = []
         statuses: list[StatusRow] = []
         conv_views: dict[str, ConversationView] = {}  # final for this group: one view each
         for i in fresh:
@@ -654,7 +694,7 @@ class _Store:
             values = message_values(
                 it, conv.id, seq, status, self.now, _segments(it, self.rules.capabilities(conv.channel_type))
             )
-            messages.append(dict(values))
+            messages.append(values)
             row = Row(**values)
             statuses.append(status_row(row.id, status, None, self.now))
             view = message_view(row)
@@ -670,12 +710,14 @@ class _Store:
                 effects, event = live_effects(row, view, conv, conv_view, status, self.rules, it.origin, it.address)
                 work_rows += effects
                 self.events[i].append(event)
-            opened_here = any(e.type == "conversation.created" for e in self.events[i])
-            self.results[i] = Posted(view, conv_view, True, self.events[i], len(work_rows) > before or opened_here)
-        await self.conn.execute(_INSERT_MESSAGES, messages)
-        await self.conn.execute(INSERT_STATUSES, statuses)
-        if work_rows:
-            await self.conn.execute(work.INSERT_WORK, work_rows)
+            self.results[i] = Posted(view, conv_view, True, self.events[i], len(work_rows) > before or i in opened_by)
+        # Its own statement: PostgreSQL applies one UPDATE of a row per statement.
+        await _REOPEN_MANY.run(self.conn, [(ConversationStatus.OPEN.value, c) for c in reopen])
+        # One round trip on PostgreSQL for all of the group's other writes (chat.db.bulk).
+        await run_together(self.conn, [
+            (_ADVANCE_MANY, moves), (_INSERT_MESSAGES, messages), (_INSERT_STATUSES, statuses),
+            (_INSERT_WORK, work_rows),
+        ])
 
     def _finish(self) -> list[Result]:
         out: list[Result] = []

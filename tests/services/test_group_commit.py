@@ -98,7 +98,7 @@ async def test_a_post_right_after_the_last_one_is_stored_never_waits_forever() -
     flusher that found nothing more to do is stopping."""
     stored: list[int] = []
 
-    async def store_group(items: Any) -> list[Any]:
+    async def store_group(items: Any, _locked: Any) -> list[Any]:
         await asyncio.sleep(0)
         stored.extend(items)
         return list(items)
