@@ -20,7 +20,7 @@ import functools
 import logging
 import random
 from collections import Counter
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -331,8 +331,11 @@ class Worker:
                 events.extend(await handler.gave_up(session, entry, failure))
         return events
 
-    async def _mark_done(self, held: Sequence[Held]) -> list[bool | Exception]:
-        """Mark entries done in one statement; for each, whether this worker still held it."""
+    async def _mark_done(
+        self, held: Sequence[Held], _committing: Callable[[], None] | None = None
+    ) -> list[bool | Exception]:
+        """Mark entries done in one statement; for each, whether this worker still held it.
+        (One group at a time: ``_committing`` is not needed.)"""
         async with self.db.write() as session:
             conn = await session.connection()
             marked = set(
