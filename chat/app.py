@@ -42,6 +42,7 @@ from chat.services.instance import shared_secret
 from chat.services.message_store import StoreRules
 from chat.services.messages import Messages
 from chat.services.presence import Presence, presence_store
+from chat.services.provider_egress import GuardedTransport
 from chat.services.sending import Sender
 from chat.services.throttle import Throttle, buckets_for
 from chat.services.visitors import Visitors
@@ -162,10 +163,14 @@ def _lifespan(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database_url)
         http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
-        # Provider sends get pools of their own (chat/listeners/deliver.py says why).
-        senders = [http] + [
-            httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
-            for _ in range(settings.delivery_http_clients - 1)
+        # Provider sends get pools of their own (chat/listeners/deliver.py says why),
+        # guarded against fetching from the server's own network (provider_egress.py).
+        senders = [
+            httpx.AsyncClient(
+                timeout=settings.webhook_timeout_seconds,
+                transport=None if settings.webhook_allow_private_networks else GuardedTransport(),
+            )
+            for _ in range(settings.delivery_http_clients)
         ]
         services = await build_services(settings, db, registry=registry, http=http)
         worker = Worker(db, settings, services.bus)
@@ -215,6 +220,7 @@ def _lifespan(
             await worker.stop()
             for client in senders:
                 await client.aclose()
+            await http.aclose()
             await services.throttle.close()
             await db.dispose()
 

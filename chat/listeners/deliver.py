@@ -35,6 +35,7 @@ from chat.db import models as m
 from chat.domain.enums import MessageStatus
 from chat.domain.errors import Unprocessable
 from chat.services.deliveries import Deliveries, Outcome, Plan
+from chat.services.provider_egress import provider_origins
 from connectors.base import Connector, KeepsTokens, Outbound, SendResult, TokenCache
 from connectors.errors import DeliveryError, GiveUp, RetryLater
 
@@ -118,7 +119,8 @@ class Deliver:
         )
         try:
             async with asyncio.timeout(self.timeout):
-                return await connector.send(outbound)
+                with provider_origins(plan.config):
+                    return await connector.send(outbound)
         except TimeoutError as exc:
             raise RetryLater("timeout", code="timeout") from exc
         # A connector should say what its transport errors mean; these always mean "retry".

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from chat.app import create_app
 from connectors.base import (
     Inbound,
     Outbound,
@@ -31,6 +32,7 @@ from connectors.x_dm import (
     snowflake_time,
     webhook_signature,
 )
+from tests import conftest
 from tests.api.test_channels import VALID
 from tests.conftest import LiveServer
 from tests.connectors.e2e import agent_reply as reply
@@ -865,3 +867,32 @@ async def test_an_agents_reply_on_the_agent_socket_reaches_x_and_a_note_does_not
     [call] = xe_api.calls
     assert (call.participant_id, call.body) == (JORDAN, {"text": "Thanks, Jordan!"})
     assert msg["delivery"]["provider_message_id"] == call.dm_event_id
+
+
+async def test_a_media_link_into_the_servers_own_network_is_refused_for_good(
+    db_url: str, xe_api: FakeX
+) -> None:
+    """With private networks closed (the default), the connector still reaches its own
+    provider on 127.0.0.1, but not a file on another private origin: the reply fails
+    at once with ``url_not_allowed`` and nothing is fetched or uploaded."""
+    application = create_app(conftest.test_settings(db_url, webhook_allow_private_networks=False))
+    async with application.router.lifespan_context(application):
+        keys = await application.state.services.workspaces.create("Closed")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application),
+            base_url="http://parley.test",
+            headers={"Authorization": f"Bearer {keys['api_key']}"},
+        ) as api:
+            channel = await x_channel(api, xe_api)
+            inbound = fixture("x.dm_event_inbound.json")
+            assert (await deliver(api, channel, inbound)).status_code == 200
+            conv = await only_conversation(api, channel)
+            hello = await reply(api, conv["id"], {"type": "text", "text": "Hello"})
+            await settle(api, application.state.runtime, hello, "sent")
+            xe_api.files["x.png"] = (b"\0" * 10, "image/png")
+            private = xe_api.url.rsplit(":", 1)[0] + ":1/x.png"  # 127.0.0.1, another port
+            message_id = await reply(api, conv["id"], {"type": "media", "url": private})
+            msg = await settle(api, application.state.runtime, message_id, "failed")
+    assert msg["status_history"][-1]["detail"]["code"] == "url_not_allowed"
+    assert xe_api.uploads == {}
+    assert [call.body for call in xe_api.calls] == [{"text": "Hello"}]
