@@ -30,6 +30,7 @@ from chat.domain.enums import Direction, MessageStatus
 from chat.domain.errors import Unprocessable
 from chat.domain.ids import new_id
 from chat.services import outbox, statuses
+from chat.services.group_commit import GroupCommit
 from chat.services.inbound import ProviderChannel
 from chat.services.views import AttemptView, DeliveryView, attempt_view, delivery_view
 from connectors.base import Reaction, StatusUpdate, Watermark
@@ -180,10 +181,19 @@ async def delivery_record(session: AsyncSession, message_id: str) -> DeliveryVie
     return delivery_view(delivery) if delivery is not None else None
 
 
+# One attempt to record: the outbox entry, what was sent, how it went.
+Attempt = tuple[m.OutboxEntry, "Plan", "Outcome"]
+
+
 class Deliveries:
     def __init__(self, db: Database, bus: Bus) -> None:
         self.db = db
         self.bus = bus
+        # Attempts that end together are recorded in one transaction (many sends are in
+        # flight at once, and on SQLite every write transaction waits for the one writer).
+        self._attempts: GroupCommit[Attempt, DomainEvent | None] = GroupCommit(
+            self._record_group, self._record_one
+        )
 
     async def prepare(self, message_id: str, address: str | None = None) -> Plan | None:
         """What to send for a queued message; None when there is nothing to send (the
@@ -225,41 +235,26 @@ class Deliveries:
     async def record(self, entry: m.OutboxEntry, plan: Plan, outcome: Outcome) -> None:
         """Record one attempt; a success also stores the provider's id and moves the
         message forward (queued -> sent or delivered), in the same transaction."""
-        event: DomainEvent | None = None
-        now = utcnow()
-        provider_id = outcome.provider_message_id if outcome.ok else None
-        attempt = {
-            "id": new_id("att"), "workspace_id": plan.workspace_id, "outbox_id": entry.id,
-            "message_id": plan.message_id, "subscription_id": None,
-            "target": f"{plan.channel_type}:{plan.address}", "attempt": entry.attempts,
-            "ok": outcome.ok, "status_code": outcome.status_code,
-            "error_code": outcome.error_code, "error": outcome.error,
-            "duration_ms": outcome.duration_ms, "created_at": now,
-        }  # fmt: skip
+        result = await self._attempts.submit((entry, plan, outcome))
+        if isinstance(result, Exception):
+            raise result
+
+    async def _record_group(
+        self, attempts: Sequence[Attempt], _committing: object = None
+    ) -> list[DomainEvent | None | Exception]:
         async with self.db.write() as session:
-            conn = await session.connection()
-            known = await conn.scalar(_DELIVERY_ID, {"message_id": plan.message_id})
-            if known is None:  # the first attempt: record where it went
-                await conn.execute(
-                    _INSERT_DELIVERY,
-                    {
-                        "id": new_id("dlv"), "workspace_id": plan.workspace_id,
-                        "message_id": plan.message_id, "channel_id": plan.channel_id,
-                        "channel_type": plan.channel_type, "address": plan.address,
-                        "provider_message_id": provider_id, "created_at": now, "updated_at": now,
-                    },
-                )  # fmt: skip
-            elif outcome.ok:
-                await conn.execute(
-                    _HANDED_OVER, {"delivery_id": known, "provider_id": provider_id, "now": now}
-                )
-            await conn.execute(_INSERT_ATTEMPT, attempt)
-            if outcome.ok:
-                status = outcome.status or MessageStatus.SENT
-                event = await move_status(session, plan.message_id, status, None)
-        if event is not None:
+            events = [await _record(session, *attempt) for attempt in attempts]
+        moved = [event for event in events if event is not None]
+        if moved:
             self.bus.outbox_written()
-            await self.bus.publish([event])
+            await self.bus.publish(moved)
+        return list(events)
+
+    async def _record_one(self, attempt: Attempt) -> DomainEvent | None:
+        result = (await self._record_group([attempt]))[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     async def fail(
         self,
@@ -410,3 +405,39 @@ class Deliveries:
             "delivery": delivery,
             "attempts": [attempt_view(a) for a in attempts],
         }
+
+
+async def _record(
+    session: AsyncSession, entry: m.OutboxEntry, plan: Plan, outcome: Outcome
+) -> DomainEvent | None:
+    """The rows of one attempt, in the caller's transaction; the status event, if any."""
+    now = utcnow()
+    provider_id = outcome.provider_message_id if outcome.ok else None
+    attempt = {
+        "id": new_id("att"), "workspace_id": plan.workspace_id, "outbox_id": entry.id,
+        "message_id": plan.message_id, "subscription_id": None,
+        "target": f"{plan.channel_type}:{plan.address}", "attempt": entry.attempts,
+        "ok": outcome.ok, "status_code": outcome.status_code,
+        "error_code": outcome.error_code, "error": outcome.error,
+        "duration_ms": outcome.duration_ms, "created_at": now,
+    }  # fmt: skip
+    conn = await session.connection()
+    known = await conn.scalar(_DELIVERY_ID, {"message_id": plan.message_id})
+    if known is None:  # the first attempt: record where it went
+        await conn.execute(
+            _INSERT_DELIVERY,
+            {
+                "id": new_id("dlv"), "workspace_id": plan.workspace_id,
+                "message_id": plan.message_id, "channel_id": plan.channel_id,
+                "channel_type": plan.channel_type, "address": plan.address,
+                "provider_message_id": provider_id, "created_at": now, "updated_at": now,
+            },
+        )  # fmt: skip
+    elif outcome.ok:
+        await conn.execute(
+            _HANDED_OVER, {"delivery_id": known, "provider_id": provider_id, "now": now}
+        )
+    await conn.execute(_INSERT_ATTEMPT, attempt)
+    if not outcome.ok:
+        return None
+    return await move_status(session, plan.message_id, outcome.status or MessageStatus.SENT, None)
