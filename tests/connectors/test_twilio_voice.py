@@ -29,7 +29,15 @@ from connectors.errors import GiveUp, RetryLater
 from connectors.twilio import compute_signature
 from connectors.twilio_voice import TwilioVoice, say_language
 from tests import conftest
-from tests.connectors.e2e import agent_reply, messages_in, only_conversation, until_status
+from tests.conftest import LiveServer
+from tests.connectors.e2e import (
+    agent_reply,
+    messages_in,
+    note_stayed_inside,
+    only_conversation,
+    socket_reply_and_note,
+    until_status,
+)
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, HANG, Fail, FakeTwilio
 
 FIXTURES = Path("/work/shared/fixtures/providers")
@@ -572,7 +580,8 @@ async def twilio_posts(
     query: str = "",
     token: str = AUTH_TOKEN,
 ) -> httpx.Response:
-    url = f"{WEBHOOK_BASE}/{channel_id}{query}"
+    # The URL Twilio signs is the one it posts to: the test app's, or a live server's.
+    url = f"{str(client.base_url).rstrip('/')}/webhooks/{channel_id}{query}"
     headers = {
         "content-type": "application/x-www-form-urlencoded",
         "x-twilio-signature": compute_signature(token, url, form_of(body)),
@@ -838,3 +847,26 @@ async def test_an_agents_reply_in_a_call_conversation_calls_the_caller_back(
     assert placed.one("Twiml") == (
         '<Response><Say language="en-US">We will call you back</Say></Response>'
     )
+
+
+async def test_an_agents_reply_on_the_agent_socket_calls_the_caller_back_and_a_note_does_not(
+    live_server: LiveServer, twilio: FakeTwilio
+) -> None:
+    api, runtime = live_server.http, live_server.app.state.runtime
+    ch = await voice_channel(api, twilio)
+    r = await twilio_posts(api, ch, call_form())  # signed over the live server's URL
+    assert r.status_code == 200, r.text
+    [gather] = twiml(r.content).iter("Gather")
+    assert gather.get("action") == f"{live_server.url}/webhooks/{ch}?gather=1"
+    conv = await only_conversation(api, ch)
+
+    reply_id, note_id = await socket_reply_and_note(live_server, conv["id"], "Your parcel is here")
+    msg = await until_status(api, runtime, reply_id, "sent")
+    await note_stayed_inside(api, runtime, note_id)
+    [placed] = twilio.requests
+    assert placed.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
+    assert (placed.one("To"), placed.one("From")) == (CUSTOMER, PARLEY_NUMBER)
+    assert placed.one("Twiml") == (
+        '<Response><Say language="en-US">Your parcel is here</Say></Response>'
+    )
+    assert msg["delivery"]["provider_message_id"] == placed.sid

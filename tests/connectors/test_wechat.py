@@ -28,9 +28,10 @@ from connectors.errors import GiveUp, RetryLater
 from connectors.tokens import MemoryTokenCache
 from connectors.wechat import WeChatConnector
 from connectors.wechat_crypto import DecryptError, MessageCrypto, signature
+from tests.conftest import LiveServer
 from tests.connectors.e2e import agent_reply as reply
 from tests.connectors.e2e import messages_in as messages_of
-from tests.connectors.e2e import only_conversation
+from tests.connectors.e2e import note_stayed_inside, only_conversation, socket_reply_and_note
 from tests.connectors.e2e import until_status as settle
 from tests.fakes.wechat_api import (
     APP_ID,
@@ -828,3 +829,21 @@ async def test_a_message_type_parley_cannot_read_is_answered_and_kept(
     [kept] = [e for e in events if e["name"] == "webhook.unparsed"]
     assert "unknown MsgType 'hologram'" in kept["payload"]["error"]
     assert "<MsgType><![CDATA[hologram]]></MsgType>" in kept["payload"]["body"]
+
+
+async def test_an_agents_reply_on_the_agent_socket_reaches_wechat_and_a_note_does_not(
+    live_server: LiveServer, wx_api: FakeWeChat
+) -> None:
+    api, runtime = live_server.http, live_server.app.state.runtime
+    channel = await wx_channel(api, wx_api)
+    r = await deliver(api, channel, fixture("inbound_text.xml"))  # to the live server's URL
+    assert (r.status_code, r.text) == (200, "success")
+    conv = await only_conversation(api, channel)
+
+    reply_id, note_id = await socket_reply_and_note(live_server, conv["id"], "已发货。")
+    msg = await settle(api, runtime, reply_id, "sent")
+    await note_stayed_inside(api, runtime, note_id)
+    [call] = wx_api.calls
+    assert call.path == "/cgi-bin/message/custom/send"
+    assert call.body == {"touser": OPENID, "msgtype": "text", "text": {"content": "已发货。"}}
+    assert msg["delivery"]["provider_message_id"] == f"custom:{reply_id}"
