@@ -23,6 +23,9 @@ import uvicorn
 from chat.settings import Settings
 from tests.conftest import REQUIRE, clear_database, free_port, test_settings
 
+# The shared helpers' asserts explain their failures as a test's do.
+pytest.register_assert_rewrite("tests.browser.pages")
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu"]
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]

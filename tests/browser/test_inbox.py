@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ from sqlalchemy import select
 from chat.db import models as m
 from chat.domain.enums import AgentRole, Direction
 from chat.services.conversations import NewMessage
-from parley_client import AgentClient, ParleyClient, user_hmac
+from parley_client import AgentClient
+from tests.browser.pages import XSS, Inbox, axe_clean, conversation
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -35,107 +35,10 @@ try:
 except ImportError:  # the browser fixture skips (or fails under PARLEY_REQUIRE_SERVICES=1)
     expect = None  # type: ignore[assignment]
 
-XSS = "<img src=x onerror=alert(1)>"
-PASSWORD = "correct-horse-battery"
-WAIT = 15_000  # ms: the machine may be busy
 # docs/screenshots/inbox.png is taken again with PARLEY_UPDATE_SCREENSHOTS=1 (else into a
 # temporary directory, so a test run leaves the working tree as it was).
 UPDATE_SCREENSHOTS = os.environ.get("PARLEY_UPDATE_SCREENSHOTS") == "1"
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "inbox.png"
-
-
-@dataclass
-class Watch:
-    """What a page did that it must not: dialogs, CSP violations, tokens in URLs."""
-
-    urls: list[str] = field(default_factory=list)
-    console: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    tokens: list[str] = field(default_factory=list)
-
-    def attach(self, page: Any) -> None:
-        page.on("request", lambda r: self.urls.append(r.url))
-        page.on("websocket", lambda ws: self.urls.append(ws.url))
-        page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
-        page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
-
-        async def dismiss(dialog: Any) -> None:
-            self.dialogs.append(dialog.message)
-            await dialog.dismiss()
-
-        page.on("dialog", dismiss)
-
-    def check(self) -> None:
-        assert self.dialogs == [], "a dialog opened: user text ran as script"
-        violations = [c for c in self.console if "Content Security Policy" in c]
-        assert violations == []
-        assert self.tokens, "no token was seen, so nothing was checked"
-        assert any("/socket.io/" in u for u in self.urls), "the socket's URLs were watched too"
-        leaked = [u for u in self.urls for t in self.tokens if t in u]
-        assert leaked == []
-
-
-@dataclass
-class Agent:
-    email: str
-    name: str
-    page: Any
-    context: Any
-
-
-class Inbox:
-    """A live server with its browser, agents, customers and watches."""
-
-    def __init__(self, live: LiveServer, browser: Any) -> None:
-        self.live = live
-        self.browser = browser
-        self.watch = Watch()
-        self.customers: list[ParleyClient] = []
-
-    async def agent_account(self, email: str, name: str, role: AgentRole = AgentRole.ADMIN) -> None:
-        await self.live.services.agents.create(
-            self.live.workspace["workspace_id"], email, name, role, PASSWORD
-        )
-
-    async def open_inbox(self, **context_options: Any) -> tuple[Any, Any]:
-        context = await self.browser.new_context(
-            viewport={"width": 1360, "height": 820}, **context_options
-        )
-        page = await context.new_page()
-        self.watch.attach(page)
-        page.set_default_timeout(WAIT)
-        response = await page.goto(self.live.url + "/inbox")
-        assert response is not None and response.status == 200
-        return context, page
-
-    async def login(self, email: str, name: str) -> Agent:
-        context, page = await self.open_inbox()
-        await page.get_by_label("Email").fill(email)
-        await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Log in").click()
-        await expect(page.get_by_role("navigation", name="Conversations")).to_be_visible()
-        token = await page.evaluate("JSON.parse(sessionStorage.getItem('parley.inbox.session')).token")
-        self.watch.tokens.append(token)
-        return Agent(email, name, page, context)
-
-    async def customer(self, external_id: str, name: str) -> ParleyClient:
-        ws = self.live.workspace
-        client = ParleyClient(
-            self.live.url,
-            ws["widget_key"],
-            user={
-                "external_id": external_id,
-                "name": name,
-                "hmac": user_hmac(ws["identity_secret"], external_id),
-            },
-        )
-        await client.connect()
-        self.customers.append(client)
-        return client
-
-    async def close(self) -> None:
-        for c in self.customers:
-            await c.close()
 
 
 @pytest.fixture
@@ -143,22 +46,6 @@ async def inbox(live_server: LiveServer, browser: Any) -> AsyncIterator[Inbox]:
     world = Inbox(live_server, browser)
     yield world
     await world.close()
-
-
-async def axe_clean(page: Any, where: str) -> None:
-    from axe_playwright_python.async_playwright import Axe
-
-    results = await Axe().run(page)
-    bad = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert bad == [], f"axe on {where}"
-
-
-def conversation(page: Any, conversation_id: str) -> Any:
-    return page.locator(f'[data-conversation="{conversation_id}"]')
 
 
 async def test_an_agent_answers_a_customer_live_with_notes_and_canned_responses(

@@ -21,6 +21,19 @@ import pytest
 from chat.domain.enums import AgentRole
 from parley_client import AgentClient, user_hmac
 from tests.browser.conftest import Site
+from tests.browser.pages import (
+    XSS,
+    axe_serious,
+    history,
+    mine,
+    open_chat,
+    page_html,
+    snippet,
+    theirs,
+    visit,
+    wait_online,
+    write,
+)
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -30,7 +43,6 @@ pytestmark = pytest.mark.slow
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
 UPDATE_SCREENSHOTS = os.environ.get("PARLEY_UPDATE_SCREENSHOTS") == "1"
 WAIT = 10.0  # seconds, for events the Python side waits for
-XSS = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture(autouse=True)
@@ -40,72 +52,8 @@ def _expect_timeout() -> None:
     expect.set_options(timeout=10_000)
 
 
-def page_html(snippet: str, head: str = "") -> str:
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>Acme shop</title>{head}</head><body><main><h1>Acme shop</h1>"
-        "<p>Hand-made teapots, shipped worldwide.</p></main>"
-        f"{snippet}</body></html>"
-    )
-
-
-def snippet(live: LiveServer, extra: str = "") -> str:
-    key = live.workspace["widget_key"]
-    return f'<script src="{live.url}/widget.js" data-widget-key="{key}"{extra} async></script>'
-
-
-async def visit(browser: Any, url: str, **context: Any) -> tuple[Any, Any, list[str]]:
-    """A new visitor (its own browser context) on ``url``; also the dialogs that fired."""
-    ctx = await browser.new_context(**context)
-    page = await ctx.new_page()
-    page.set_default_timeout(10_000)
-    dialogs: list[str] = []
-
-    async def dismiss(dialog: Any) -> None:
-        dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    page.on("dialog", dismiss)
-    await page.goto(url)
-    return ctx, page, dialogs
-
-
-async def open_chat(page: Any) -> None:
-    await page.get_by_role("button", name=re.compile("^Open chat")).click()
-    await wait_online(page)
-
-
-async def wait_online(page: Any) -> None:
-    """The widget has its session and history (the log stops being busy)."""
-    from playwright.async_api import expect
-
-    await expect(page.get_by_role("log")).to_have_attribute("aria-busy", "false")
-
-
-async def write(page: Any, text: str) -> None:
-    box = page.get_by_role("textbox", name="Message")
-    await box.fill(text)
-    await box.press("Enter")
-
-
-def mine(page: Any, text: str) -> Any:
-    return page.locator(".msg.mine", has_text=text)
-
-
-def theirs(page: Any, text: str) -> Any:
-    return page.locator(".msg.theirs", has_text=text)
-
-
 def text_is(text: str) -> Any:
     return lambda e: e["message"]["content"].get("text") == text
-
-
-async def history(live: LiveServer, conversation_id: str) -> list[dict[str, Any]]:
-    r = await live.http.get(f"/v1/conversations/{conversation_id}/messages", params={"limit": 200})
-    assert r.status_code == 200, r.text
-    data: list[dict[str, Any]] = r.json()["data"]
-    return data
 
 
 async def inapp_channel(live: LiveServer) -> str:
@@ -481,19 +429,6 @@ async def test_labels_follow_the_visitors_language_and_the_page_is_left_as_it_wa
     ctx, page, _ = await visit(browser, forced, locale="fr-FR")
     await expect(page.get_by_role("button", name="Open chat")).to_be_visible()
     await ctx.close()
-
-
-async def axe_serious(page: Any) -> list[str]:
-    """axe-core's serious and critical violations on the page (the widget's shadow root
-    included: axe walks open shadow roots)."""
-    from axe_playwright_python.async_playwright import Axe
-
-    results = await Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 async def test_keyboard_and_screen_readers_axe_finds_nothing_serious(
