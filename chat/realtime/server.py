@@ -28,9 +28,9 @@ from chat.realtime import rasa, rooms
 from chat.realtime.agent import AgentNamespace
 from chat.realtime.broadcast import FrameEmit
 from chat.realtime.client import ClientNamespace
-from chat.realtime.engine import LeanSocketIOServer
 from chat.realtime.eviction import EvictingRedisManager, SocketDoors
 from chat.realtime.namespace import GuardedNamespace, Holder
+from chat.realtime.sio import LeanSocketIOServer
 from chat.realtime.wire import JsonPacket
 from chat.settings import Settings
 

@@ -1,4 +1,4 @@
-"""chat/realtime/engine.py (with dispatch.py and broadcast.py) overrides internals of python-engineio and python-socketio, so
+"""chat/realtime/engine.py (with sio.py, dispatch.py and broadcast.py) overrides internals of python-engineio and python-socketio, so
 both are pinned to exact versions. These tests fail when the installed versions differ from
 the pins, or when the internals engine.py relies on change: then re-read engine.py against
 the new versions (and update the recorded fingerprints) before moving a pin."""
@@ -23,8 +23,9 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from chat.realtime.broadcast import FrameEmit
 from chat.realtime.dispatch import ack_frame, decode_event
-from chat.realtime.engine import DRAINED, LeanEngineServer, LeanSocket, LeanSocketIOServer
+from chat.realtime.engine import DRAINED, LeanEngineServer, LeanSocket
 from chat.realtime.eviction import EvictingRedisManager
+from chat.realtime.sio import LeanSocketIOServer
 from chat.realtime.wire import JsonPacket
 
 PINNED = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
