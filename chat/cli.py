@@ -399,6 +399,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         log_level=args.log_level,
         ws_per_message_deflate=False,  # compression cost a third of the socket ack rate
+        # Engine.IO pings every connection and closes the silent ones; a websocket-level
+        # keepalive beside it is a second timer per connection (about 0.5 KB).
+        ws_ping_interval=None,
         proxy_headers=True,
     )
     uvicorn.Server(config).run(sockets=[sock])

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     # cannot take every slot.
     # (A lane of 32 sends at once drains ~600 messages/s from a provider answering in 50 ms.)
     worker_max_per_kind: int = 128
-    worker_max_per_lane: int = 32
+    worker_max_per_lane: int = 64
     # One deadline for a whole provider send, whatever the connector does.
     delivery_timeout_seconds: float = 30.0
     # Provider sends go round-robin over this many HTTP clients (connection pools): one

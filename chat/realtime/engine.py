@@ -8,9 +8,11 @@ upgrades, pings, the service task that closes silent clients, python-socketio on
 and replaces only the websocket loop:
 
 * the reader awaits the ASGI ``receive`` directly and hands Engine.IO messages to
-  python-socketio as they come; silent clients are closed by the server's ping check,
+  python-socketio as they come, in its own task; an EVENT to one of Parley's namespaces
+  takes the lean path of ``chat.realtime.dispatch`` (no packet objects, no task per
+  event, the ack written straight to the socket); silent clients are closed by the server's ping check,
   which closes the websocket and so ends the reader;
-* outgoing frames go to a deque that the socket's writer task empties in order; an emit
+* outgoing frames go to a list that the socket's writer task empties in order; an emit
   never waits for the network, and a socket whose TCP buffer is full makes only its own
   writer wait, never the code that emitted to it;
 * what waits for one client is bounded: past ``max_queued_bytes`` (the setting
@@ -18,36 +20,27 @@ and replaces only the websocket loop:
   dropped, its backlog freed (it reconnects and resyncs, as after any drop). The
   long-polling queue has the same bound.
 
-``LeanSocketIOServer`` also takes care of Socket.IO packets that do not parse (not
-JSON, an event that is no list, an unknown packet type): python-socketio would log a
-traceback for each. Here each one costs the connection a token of its namespaces' rate
-limit; the first few of a connection are logged in one line each, the rest are counted
-silently, and a connection that keeps sending them is closed.
+python-socketio runs on top, as ``chat.realtime.sio.LeanSocketIOServer``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+import time
 from typing import Any
 
 import engineio
-import socketio
 from engineio import packet
 from engineio.async_socket import AsyncSocket
 
+from chat.realtime.dispatch import Inbox
 from chat.realtime.limits import TokenBucket
 
 log = logging.getLogger(__name__)
 
-_CLOSE = object()  # in the deque: close the websocket once what precedes is written
+_CLOSE = object()  # among the frames: close the websocket once what precedes is written
 
-# Malformed packets: how many of one connection are logged, and how many it may send
-# (a burst, refilled by one a minute) before it is closed. A working client sends none.
-MALFORMED_LOGGED = 3
-MALFORMED_BURST = 10
-MALFORMED_REFILL_PER_SECOND = 1 / 60
 
 
 class LeanSocket(AsyncSocket):
@@ -55,16 +48,41 @@ class LeanSocket(AsyncSocket):
     upgraded: bool
     upgrading: bool
     closed: bool
+    closing: bool
+    last_ping: float | None
 
     def __init__(self, server: Any, sid: str) -> None:
         super().__init__(server, sid)
         self.ws: Any = None  # python-engineio's ASGI websocket wrapper, once upgraded
-        self._out: deque[Any] = deque()
+        # Frames waiting for the writer; a list the writer swaps for a fresh one (an
+        # empty list is 56 bytes, an empty deque 600).
+        self._out: list[Any] = []
         self._queued = 0  # bytes waiting in ``_out`` (or in the polling queue)
         self._wake: asyncio.Future[None] | None = None
         self._writing: asyncio.Task[None] | None = None
         self.malformed = 0  # malformed packets received
         self.strikes: TokenBucket | None = None  # made at the first malformed packet
+        self.inbox: Inbox | None = None  # lean events waiting for their handler
+        self._ping_timer: asyncio.TimerHandle | None = None
+
+    def offer(self, frame: str) -> bool:
+        """Queues an encoded Engine.IO text frame without waiting, if this socket is on
+        its websocket and in good standing; False: use ``send`` (which also handles a
+        closed socket, a missed ping and a backlog past the cap)."""
+        if self.ws is None or self.closed:
+            return False
+        last_ping = self.last_ping
+        if last_ping and time.time() - last_ping > self.server.ping_timeout:
+            return False
+        queued = self._queued + len(frame)
+        if queued > self.server.max_queued_bytes:
+            return False
+        self._queued = queued
+        self._out.append(frame)
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+        return True
 
     # -- sending -------------------------------------------------------------------------
 
@@ -96,7 +114,7 @@ class LeanSocket(AsyncSocket):
             "%s: dropped: more than %d bytes waiting for a client that does not read",
             self.sid, limit,
         )
-        self._out.clear()
+        self._out = []
         while not self.queue.empty():  # the long-polling backlog
             self.queue.get_nowait()
             self.queue.task_done()
@@ -104,6 +122,10 @@ class LeanSocket(AsyncSocket):
         if self._writing is not None:
             self._writing.cancel()  # it may be stuck on a full TCP buffer
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
+        # Gone at once (python-engineio forgets a closed socket when it next looks it up,
+        # which a frame emit, handing frames to sockets directly, does not do).
+        if self.server.sockets.get(self.sid) is self:
+            del self.server.sockets[self.sid]
         if self.ws is not None:
             self.server.start_background_task(self.ws.close)
         return False
@@ -111,6 +133,9 @@ class LeanSocket(AsyncSocket):
     async def close(
         self, wait: bool = True, abort: bool = False, reason: Any = None
     ) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
         await super().close(wait=wait, abort=abort, reason=reason)
         if self.ws is not None and self.closed:
             # After whatever is queued (a CLOSE packet, say), close the websocket: the
@@ -130,13 +155,14 @@ class LeanSocket(AsyncSocket):
                 self._wake = loop.create_future()
                 await self._wake
                 self._wake = None
-            frame = self._out.popleft()
-            if frame is _CLOSE:
-                self._out.clear()
-                await self.ws.close()
-                return
-            self._queued -= len(frame)
-            await self.ws.send(frame)
+            batch, self._out = self._out, []
+            for frame in batch:
+                if frame is _CLOSE:
+                    self._out = []
+                    await self.ws.close()
+                    return
+                self._queued -= len(frame)
+                await self.ws.send(frame)
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -146,6 +172,7 @@ class LeanSocket(AsyncSocket):
         self.connected = self.upgraded = True
         self.upgrading = False
         self._adopt_polling_queue()
+        self.queue = DRAINED  # nothing is queued for polls once on the websocket
         self.ws = ws
         writer = self._writing = asyncio.ensure_future(self._writer())
         try:
@@ -158,7 +185,7 @@ class LeanSocket(AsyncSocket):
     async def _read(self, ws: Any) -> None:
         receive = ws.asgi_receive
         limit = self.server.max_http_buffer_size
-        trigger = self.server._trigger_event
+        deliver = self.server.deliver
         while True:
             event = await receive()
             if event["type"] != "websocket.receive":
@@ -170,19 +197,37 @@ class LeanSocket(AsyncSocket):
                     return
                 if len(data) > limit:
                     return
-                await trigger("message", self.sid, data, run_async=self.server.async_handlers)
+                await deliver(self.sid, data)
                 continue
             if len(data) > limit:
                 return
             kind = data[:1]
             if kind == "4":  # MESSAGE: the Socket.IO packet follows
-                await trigger("message", self.sid, data[1:], run_async=self.server.async_handlers)
+                await deliver(self.sid, data[1:])
             elif kind == "3":  # PONG
                 self.schedule_ping()
             elif kind == "1":  # CLOSE
                 await self.close(wait=False, abort=True, reason=self.server.reason.CLIENT_DISCONNECT)
                 return
             # 2 (a client PING) and 6 (NOOP) need nothing; unknown kinds are ignored
+
+    # -- pings -------------------------------------------------------------------------
+
+    def schedule_ping(self) -> None:
+        """python-engineio's, with a timer instead of a sleeping task per socket."""
+        if self.last_ping:
+            self.last_ping = None
+            self._ping_timer = asyncio.get_running_loop().call_later(
+                self.server.ping_interval, self._ping
+            )
+
+    def _ping(self) -> None:
+        self._ping_timer = None
+        if self.closing or self.closed:
+            return
+        self.last_ping = time.time()
+        if not self.offer("2"):
+            self.server.start_background_task(self.send, packet.Packet(packet.PING))
 
     async def _take_upgrade(self, ws: Any) -> bool:
         """The polling → websocket upgrade: ``2probe`` → ``3probe``, then ``5``."""
@@ -215,18 +260,87 @@ class LeanSocket(AsyncSocket):
                 self._queued += len(frame)
 
 
+# What of a connection's environ outlives its connect request (python-socketio keeps the
+# environ for namespace connects, and the websocket lives inside the request's frames):
+# python-engineio's own keys, and these headers. The rest of the headers are in
+# ``environ["asgi.scope"]["headers"]`` still.
+KEPT_HEADERS = frozenset(
+    {"HTTP_ORIGIN", "HTTP_USER_AGENT", "HTTP_CONNECTION", "HTTP_UPGRADE", "HTTP_HOST",
+     "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO"}
+)
+
+
+def _slim(environ: dict[str, Any]) -> None:
+    """Drops the other ``HTTP_*`` entries in place (a dict never shrinks by deleting,
+    so it is rebuilt): about 1 KB per connection."""
+    kept = {k: v for k, v in environ.items() if not k.startswith("HTTP_") or k in KEPT_HEADERS}
+    if len(kept) < len(environ):
+        environ.clear()
+        environ.update(kept)
+
+
+class _Drained:
+    """The polling queue of a socket on its websocket, shared by all of them: always
+    empty (python-engineio's ``close(wait=True)`` joins it). An ``asyncio.Queue`` per
+    socket is four deques, about 3 KB."""
+
+    __slots__ = ()
+
+    def empty(self) -> bool:
+        return True
+
+    def qsize(self) -> int:
+        return 0
+
+    async def join(self) -> None:
+        return None
+
+    def get_nowait(self) -> Any:
+        raise asyncio.QueueEmpty
+
+    def task_done(self) -> None:
+        raise ValueError("task_done() called too many times")
+
+    def put_nowait(self, item: Any) -> None:
+        raise RuntimeError("nothing is queued for polls once a socket is on its websocket")
+
+    async def put(self, item: Any) -> None:
+        self.put_nowait(item)
+
+
+DRAINED: Any = _Drained()
+
+
 class LeanEngineServer(engineio.AsyncServer):
     """python-engineio's server whose sockets are ``LeanSocket``s."""
 
     start_service_task: bool
+    handlers: dict[str, Any]
     # Bytes that may wait for one slow client before it is dropped (set by the server).
     max_queued_bytes: int = 4 * 1024 * 1024
+
+    async def deliver(self, sid: str, data: Any) -> None:
+        """A websocket's Engine.IO message to python-socketio, in the reader's own task
+        (python-engineio starts a task per message): the reader reads the next frame once
+        this returns, and events are queued for their handlers without waiting for them
+        (``chat.realtime.dispatch``)."""
+        handler = self.handlers.get("message")
+        if handler is None:
+            return
+        try:
+            await handler(sid, data)
+        except Exception:
+            log.exception("%s: a Socket.IO message failed", sid)
 
     async def _handle_connect(
         self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
     ) -> Any:
         # python-engineio's own _handle_connect, with LeanSocket (and without the
         # sid cookie, which Parley does not set).
+        # python-engineio's environ holds the request body's reader, an instance of a class
+        # made per request (2.5 KB); a connect is a GET, and python-socketio keeps the
+        # environ for the connection's life.
+        environ.pop("wsgi.input", None)
         if self.start_service_task:
             self.start_service_task = False
             self.service_task_handle = self.start_background_task(self._service_task)
@@ -250,6 +364,7 @@ class LeanEngineServer(engineio.AsyncServer):
         if ret is not None and ret is not True:
             del self.sockets[sid]
             return self._unauthorized(ret or None)
+        _slim(environ)
         s.schedule_ping()
         if transport == "websocket":
             ret = await s.handle_get_request(environ)
@@ -261,44 +376,3 @@ class LeanEngineServer(engineio.AsyncServer):
             return self._ok(await s.poll(), jsonp_index=jsonp_index)
         except engineio.exceptions.QueueEmpty:
             return self._bad_request()
-
-
-class LeanSocketIOServer(socketio.AsyncServer):
-    """python-socketio's ``AsyncServer`` on ``LeanEngineServer``, bounding what a client
-    that sends malformed packets costs."""
-
-    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
-        return LeanEngineServer
-
-    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
-        try:
-            await super()._handle_eio_message(eio_sid, data)
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-            # What python-socketio raises for a packet it cannot read (the handlers of
-            # well-formed events run in tasks of their own and never raise here).
-            await self._malformed(eio_sid, data, exc)
-
-    async def _malformed(self, eio_sid: str, data: Any, exc: Exception) -> None:
-        s = self.eio.sockets.get(eio_sid)
-        if not isinstance(s, LeanSocket) or s.closed:
-            return
-        s.malformed += 1
-        if s.malformed <= MALFORMED_LOGGED:
-            log.warning(
-                "%s: malformed packet #%d (%s: %s): %.60r%s", eio_sid, s.malformed,
-                type(exc).__name__, str(exc)[:80], data,
-                "; the next ones of this connection are not logged"
-                if s.malformed == MALFORMED_LOGGED else "",
-            )
-        for namespace, handler in self.namespace_handlers.items():
-            charge = getattr(handler, "charge", None)
-            sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
-            if charge is not None and sid is not None:
-                charge(sid)
-        if s.strikes is None:
-            s.strikes = TokenBucket(MALFORMED_REFILL_PER_SECOND, MALFORMED_BURST)
-        if not s.strikes.take():
-            log.warning(
-                "%s: closed after %d malformed packets", eio_sid, s.malformed
-            )
-            await self.eio.disconnect(eio_sid)

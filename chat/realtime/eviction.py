@@ -15,6 +15,7 @@ from typing import Any
 import socketio
 
 from chat.realtime import rooms
+from chat.realtime.broadcast import FrameEmit
 
 
 async def evict_local(server: Any, namespace: str, room: str) -> None:
@@ -24,7 +25,10 @@ async def evict_local(server: Any, namespace: str, room: str) -> None:
         await server.disconnect(sid, namespace=namespace, ignore_queue=True)
 
 
-class EvictingRedisManager(socketio.AsyncRedisManager):
+class EvictingRedisManager(socketio.AsyncRedisManager, FrameEmit):
+    """python-socketio's Redis manager; this process's share of an emit goes out through
+    ``FrameEmit`` (between the pub/sub manager and ``AsyncManager`` in the MRO)."""
+
     async def evict(self, room: str, namespace: str) -> None:
         message = {
             "method": "close_room",

@@ -103,6 +103,8 @@ def refuse(code: str, message: str) -> socketio.exceptions.ConnectionRefusedErro
 
 class GuardedNamespace(socketio.AsyncNamespace):
     routes: ClassVar[dict[str, Route]] = {}
+    # Events come through chat.realtime.dispatch: one connection's handlers run in order.
+    lean_dispatch: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

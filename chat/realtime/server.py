@@ -26,10 +26,11 @@ from chat.listeners.realtime_eviction import RealtimeEviction
 from chat.listeners.realtime_fanout import RealtimeFanout
 from chat.realtime import rasa, rooms
 from chat.realtime.agent import AgentNamespace
+from chat.realtime.broadcast import FrameEmit
 from chat.realtime.client import ClientNamespace
-from chat.realtime.engine import LeanSocketIOServer
 from chat.realtime.eviction import EvictingRedisManager, SocketDoors
 from chat.realtime.namespace import GuardedNamespace, Holder
+from chat.realtime.sio import LeanSocketIOServer
 from chat.realtime.wire import JsonPacket
 from chat.settings import Settings
 
@@ -65,7 +66,7 @@ class Realtime:
         manager = (
             EvictingRedisManager(settings.redis_url, channel=settings.redis_channel)
             if settings.redis_url
-            else None
+            else FrameEmit()
         )
         self.sio = LeanSocketIOServer(
             async_mode="asgi",
@@ -84,7 +85,9 @@ class Realtime:
         self.audience = rooms.SocketAudience(
             self.sio,
             rasa_view=rasa.bot_messages,
-            occupied=rooms.always if manager is not None else _local_occupancy(self.sio.manager),
+            occupied=rooms.always
+            if isinstance(manager, EvictingRedisManager)
+            else _local_occupancy(self.sio.manager),
         )
         self.namespaces: list[GuardedNamespace] = [
             ClientNamespace(rooms.CLIENT, self.holder, settings, self.audience),

@@ -1,4 +1,4 @@
-"""chat/realtime/engine.py overrides internals of python-engineio and python-socketio, so
+"""chat/realtime/engine.py (with sio.py, dispatch.py and broadcast.py) overrides internals of python-engineio and python-socketio, so
 both are pinned to exact versions. These tests fail when the installed versions differ from
 the pins, or when the internals engine.py relies on change: then re-read engine.py against
 the new versions (and update the recorded fingerprints) before moving a pin."""
@@ -19,8 +19,14 @@ import socketio
 from engineio import packet
 from engineio.async_drivers import asgi
 from engineio.async_socket import AsyncSocket
+from socketio.async_pubsub_manager import AsyncPubSubManager
 
-from chat.realtime.engine import LeanEngineServer, LeanSocket, LeanSocketIOServer
+from chat.realtime.broadcast import FrameEmit
+from chat.realtime.dispatch import ack_frame, decode_event
+from chat.realtime.engine import DRAINED, LeanEngineServer, LeanSocket
+from chat.realtime.eviction import EvictingRedisManager
+from chat.realtime.sio import LeanSocketIOServer
+from chat.realtime.wire import JsonPacket
 
 PINNED = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
 
@@ -29,6 +35,16 @@ PINNED = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
 REPLACED = {
     "engineio.AsyncServer._handle_connect": (engineio.AsyncServer._handle_connect, "5bd7edc1d1ae115a"),
     "AsyncSocket._websocket_handler": (AsyncSocket._websocket_handler, "27f120df4d717a24"),
+    # LeanSocket.schedule_ping: a timer instead of the task running _send_ping.
+    "AsyncSocket.schedule_ping": (AsyncSocket.schedule_ping, "fe316639159cd70d"),
+    "AsyncSocket._send_ping": (AsyncSocket._send_ping, "67db82a704ea49d0"),
+    # dispatch.py: the lean EVENT path does what these do for Parley's namespaces.
+    "socketio.AsyncServer._handle_event": (socketio.AsyncServer._handle_event, "65178105ef8b593d"),
+    "socketio.AsyncServer._handle_event_internal": (
+        socketio.AsyncServer._handle_event_internal, "472e8b723a12d507"
+    ),
+    # broadcast.py: FrameEmit.emit is AsyncManager.emit without a task per recipient.
+    "socketio.AsyncManager.emit": (socketio.AsyncManager.emit, "01ccd5b82b4f955e"),
 }
 
 
@@ -111,3 +127,49 @@ def test_the_asgi_websocket_wrapper_has_what_the_reader_uses() -> None:
     assert hasattr(ws, "asgi_receive")
     for name in ("wait", "send", "close"):
         assert inspect.iscoroutinefunction(getattr(asgi.WebSocket, name)), name
+
+
+def test_upstream_leaves_the_polling_queue_alone_once_upgraded() -> None:
+    """engine.py swaps an upgraded socket's asyncio.Queue for the shared DRAINED stub."""
+    get = inspect.getsource(AsyncSocket.handle_get_request)
+    assert get.index("if self.upgrading or self.upgraded") < get.index("self.poll()")
+    assert "self.queue.join()" in inspect.getsource(AsyncSocket.close)
+    assert DRAINED.empty() and DRAINED.qsize() == 0
+    with pytest.raises(RuntimeError):
+        DRAINED.put_nowait(packet.Packet(packet.NOOP))
+
+
+def test_the_frame_emit_sits_under_the_pubsub_manager_and_reads_its_rooms() -> None:
+    mro = EvictingRedisManager.__mro__
+    assert mro.index(AsyncPubSubManager) < mro.index(FrameEmit) < mro.index(socketio.AsyncManager)
+    assert "await super().emit(" in inspect.getsource(AsyncPubSubManager._handle_emit)
+    manager = FrameEmit()
+    manager.rooms = {}
+    manager.basic_enter_room("sid1", "/client", "room", eio_sid="eio1")
+    assert dict(manager.rooms["/client"]["room"]._fwdm) == {"sid1": "eio1"}
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    ['2["message",{"a":1}]', '2/client,["typing"]', '2/client,17["message",{"x":[1,2]}]',
+     '2/agent?x=1,3["a","b",{"c":null}]', '212["x"]'],
+)
+def test_the_lean_event_decoder_reads_what_python_socketio_reads(encoded: str) -> None:
+    pkt = JsonPacket(encoded_packet=encoded)
+    assert decode_event(encoded) == (pkt.namespace or "/", pkt.id, pkt.data[0], pkt.data[1:])
+
+
+@pytest.mark.parametrize("bad", ['2/client,{"a":1}', "2/client,5", '2[]', "2/client,5[", '2"x"'])
+def test_the_lean_event_decoder_refuses_what_is_no_event(bad: str) -> None:
+    with pytest.raises(ValueError):
+        decode_event(bad)
+
+
+@pytest.mark.parametrize(
+    ("namespace", "result"),
+    [("/client", {"ok": True, "n": [1, "é"]}), ("/", None), ("/agent", ("a", 2))],
+)
+def test_the_lean_ack_frame_is_what_python_socketio_sends(namespace: str, result: Any) -> None:
+    data = [] if result is None else list(result) if isinstance(result, tuple) else [result]
+    expected = JsonPacket(socketio.packet.ACK, namespace=namespace, id=42, data=data).encode()
+    assert ack_frame(namespace, 42, result) == packet.Packet(packet.MESSAGE, expected).encode()

@@ -12,7 +12,7 @@ import pytest
 import socketio
 import websockets
 
-from chat.realtime.engine import MALFORMED_LOGGED
+from chat.realtime.sio import MALFORMED_LOGGED
 from parley_client import AgentClient, ConnectRefused, user_hmac, user_token
 from tests.realtime.conftest import TIMEOUT, fast
 from tests.realtime.raw import RawClient
