@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     # Entries run at once by one worker process: per kind (deliver, webhook ...) and per
     # lane (one channel, one webhook subscription), so one slow provider or receiver
     # cannot take every slot.
-    # (A lane of 32 sends at once drains ~600 messages/s from a provider answering in 50 ms.)
+    # (A lane of 64 sends at once can drain ~1,200 messages/s from a provider answering in
+    # 50 ms, so the CPU, not the lane, bounds one process: bench/drain.py.)
     worker_max_per_kind: int = 128
     worker_max_per_lane: int = 64
     # One deadline for a whole provider send, whatever the connector does.
