@@ -56,7 +56,7 @@ def pin(core: int) -> list[str]:
 class Server:
     """``parley serve`` from the checkout ``root``, on core 0, with its own database."""
 
-    def __init__(self, root: Path, db: str) -> None:
+    def __init__(self, root: Path, db: str, worker: bool = True) -> None:
         self.root = root
         self.port = free_port()
         self.tmp = Path(tempfile.mkdtemp(prefix="parley-bench-"))
@@ -74,6 +74,9 @@ class Server:
             "PARLEY_API_RATE_PER_SECOND": "1000000",
             "PARLEY_API_RATE_BURST": "1000000",
             "PYTHONPATH": str(root),
+            # Without a worker the API only accepts: deliveries wait in the outbox for a
+            # worker process, as when API and worker processes are run apart.
+            "PARLEY_WORKER_ENABLED": "true" if worker else "false",
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -186,8 +189,10 @@ def start_provider() -> tuple[subprocess.Popen[bytes], str]:
     return proc, proc.stdout.readline().decode().rsplit(" ", 1)[-1].strip()
 
 
-def measure(root: Path, db: str, seconds: float, channels: list[str]) -> dict[str, dict[str, dict[str, float]]]:
-    server = Server(root, db)
+def measure(
+    root: Path, db: str, seconds: float, channels: list[str], worker: bool = True
+) -> dict[str, dict[str, dict[str, float]]]:
+    server = Server(root, db, worker)
     provider, base = start_provider() if "sms" in channels else (None, "")
     try:
         key = server.start()
@@ -240,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", help="a git revision to measure first, in the same run")
     ap.add_argument("--channels", default="inapp,sms", help="comma-separated: inapp, sms")
     ap.add_argument("--quick", action="store_true", help="3 seconds per scenario")
+    ap.add_argument("--no-worker", action="store_true",
+                    help="the server only accepts (PARLEY_WORKER_ENABLED=false): the API's rate "
+                    "when delivery runs in another process")
     args = ap.parse_args(argv)
     if args.quick:
         args.seconds = 3.0
@@ -250,13 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         tree = baseline_checkout(args.baseline)
         try:
-            results["baseline " + args.baseline] = measure(tree, args.db, args.seconds, channels)
+            results["baseline " + args.baseline] = measure(
+                tree, args.db, args.seconds, channels, not args.no_worker
+            )
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                           check=False, capture_output=True, text=True).stdout.strip()
-    results["parley " + head] = measure(ROOT, args.db, args.seconds, channels)
-    print(f"# bench/sends.py --db {args.db} --seconds {args.seconds} --channels {args.channels}; "
+    results["parley " + head] = measure(ROOT, args.db, args.seconds, channels, not args.no_worker)
+    print(f"# bench/sends.py --db {args.db} --seconds {args.seconds} --channels {args.channels}"
+          f"{' --no-worker' if args.no_worker else ''}; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; server on core 0, load on core 1")
     print("| server | channel | single sends/s | p99 ms | batch messages/s (1,000 new contacts each) | p99 ms |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
