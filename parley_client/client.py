@@ -48,7 +48,9 @@ class ParleyClient(Connection):
         last_seqs: dict[str, int] | None = None,
         auto_delivered: bool = True,
         auto_resync: bool = True,
-        delivered_delay: float = 0.05,
+        # One receipt per conversation at most this often: a server lets a socket send
+        # about 20 events a second, and receipts must not take them all.
+        delivered_delay: float = 0.25,
         origin: str | None = None,
         **options: Any,
     ) -> None:
