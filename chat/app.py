@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import certifi
 import httpx
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
@@ -162,13 +164,15 @@ def _lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+        # One TLS context for every client: each client would otherwise load the CA bundle.
+        tls = ssl.create_default_context(cafile=certifi.where())
+        http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, verify=tls)
         # Provider sends get pools of their own (chat/listeners/deliver.py says why),
         # guarded against fetching from the server's own network (provider_egress.py).
         senders = [
             httpx.AsyncClient(
                 timeout=settings.webhook_timeout_seconds,
-                transport=None if settings.webhook_allow_private_networks else GuardedTransport(),
+                transport=_sender_transport(tls, settings.webhook_allow_private_networks),
             )
             for _ in range(settings.delivery_http_clients)
         ]
@@ -225,6 +229,11 @@ def _lifespan(
             await db.dispose()
 
     return lifespan
+
+
+def _sender_transport(tls: ssl.SSLContext, allow_private: bool) -> httpx.AsyncBaseTransport:
+    plain = httpx.AsyncHTTPTransport(verify=tls)
+    return plain if allow_private else GuardedTransport(plain)
 
 
 def _connector_for(registry: Registry) -> Callable[[str], type[Connector] | None]:

@@ -51,8 +51,9 @@ class Settings(BaseSettings):
     # One deadline for a whole provider send, whatever the connector does.
     delivery_timeout_seconds: float = 30.0
     # Provider sends go round-robin over this many HTTP clients (connection pools): one
-    # pool's bookkeeping grows with its connections (chat/listeners/deliver.py).
-    delivery_http_clients: int = Field(default=8, ge=1, le=64)
+    # pool walks all its connections on every request, so a few connections per pool
+    # (64 sends in flight over 32 pools) cost least (bench/drain.py).
+    delivery_http_clients: int = Field(default=32, ge=1, le=128)
 
     # Bots: how long a turn may take before the customer gets the bot's fallback reply and
     # the conversation goes to agents (a bot's own timeout_seconds overrides it), and how
