@@ -44,15 +44,16 @@ class Settings(BaseSettings):
     # Entries run at once by one worker process: per kind (deliver, webhook ...) and per
     # lane (one channel, one webhook subscription), so one slow provider or receiver
     # cannot take every slot.
-    # (A lane of 64 sends at once can drain ~1,200 messages/s from a provider answering in
-    # 50 ms, so the CPU, not the lane, bounds one process: bench/drain.py.)
-    worker_max_per_kind: int = 128
-    worker_max_per_lane: int = 64
+    # (A lane of 128 sends at once could drain 2,500 messages/s from a provider answering
+    # in 50 ms, so one process's CPU bounds it, not the lane: bench/drain.py. One lane
+    # takes at most half of its kind's slots.)
+    worker_max_per_kind: int = 256
+    worker_max_per_lane: int = 128
     # One deadline for a whole provider send, whatever the connector does.
     delivery_timeout_seconds: float = 30.0
     # Provider sends go round-robin over this many HTTP clients (connection pools): one
     # pool walks all its connections on every request, so a few connections per pool
-    # (64 sends in flight over 32 pools) cost least (bench/drain.py).
+    # (128 sends in flight over 32 pools) cost least (bench/drain.py).
     delivery_http_clients: int = Field(default=32, ge=1, le=128)
 
     # Bots: how long a turn may take before the customer gets the bot's fallback reply and
