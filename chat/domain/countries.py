@@ -11,6 +11,7 @@ has not set its own list (``PUT /v1/workspace/countries``) uses it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Final
 
@@ -49,6 +50,7 @@ def country_list(codes: Iterable[str]) -> list[str]:
     return sorted(wanted)
 
 
+@functools.lru_cache(maxsize=65_536)
 def country_of(e164: str) -> str | None:
     """The country of a phone number in E.164 form; None when it belongs to none."""
     try:
