@@ -150,7 +150,7 @@ class InboundWebhooks:
             await self._keep_unparsed(channel, request, exc)
             return Received(WebhookAnswer(), [])
         messages = [p for p in parsed if isinstance(p, Inbound)]
-        news = [p for p in parsed if isinstance(p, StatusUpdate | Watermark | Reaction)]
+        news = [p for p in parsed if isinstance(p, News)]  # the one list of what news is
         contact_events = _contact_events(channel, parsed, messages)
         # Check every message before storing any, so a refused callback stores nothing.
         prepared = [(msg, _address(spec, msg), _content(msg)) for msg in messages]

@@ -13,9 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chat.app import create_app
 from chat.domain.channels import REGISTRY
-from chat.settings import Settings
 from connectors import graph
 from connectors.base import (
     Inbound,
@@ -28,7 +26,6 @@ from connectors.base import (
 )
 from connectors.errors import GiveUp, RetryLater
 from connectors.messenger import MessengerConnector
-from tests import conftest
 from tests.conftest import LiveServer
 from tests.connectors.e2e import (
     agent_reply,
@@ -485,17 +482,9 @@ async def test_a_hanging_api_and_a_closed_port_are_retried(graph_api: FakeMessen
 # -- end to end: the production registry, the real app, both databases -----------------
 
 
-@pytest.fixture
-def settings(db_url: str) -> Settings:
-    return conftest.test_settings(db_url)
-
-
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Any]:
+def test_the_production_registry_sends_messenger_through_this_connector() -> None:
+    # The end-to-end tests below run the app on the production registry (tests/conftest.py).
     assert REGISTRY.spec("messenger").connector is MessengerConnector
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 @pytest.fixture

@@ -17,13 +17,9 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 import pytest
 
-from chat.app import create_app
-from chat.domain.channels import REGISTRY
-from chat.settings import Settings
 from connectors.base import Inbound, Outbound, StatusUpdate, WebhookRejected, WebhookRequest
 from connectors.errors import GiveUp, RetryLater
 from connectors.twilio_sms import TwilioSms, compute_signature, validate
-from tests import conftest
 from tests.conftest import LiveServer
 from tests.connectors.e2e import note_stayed_inside, socket_reply_and_note, until_status
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, HANG, Fail, FakeTwilio
@@ -442,16 +438,7 @@ async def test_a_5xx_a_timeout_and_a_refused_connection_are_retried(
 # -- end to end through the app, on both databases -----------------------------------
 
 
-@pytest.fixture
-def settings(db_url: str) -> Settings:
-    return conftest.test_settings(db_url)
-
-
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Any]:
-    application = create_app(settings, registry=REGISTRY)  # the production registry
-    async with application.router.lifespan_context(application):
-        yield application
+# The end-to-end tests below run the app on the production registry (tests/conftest.py).
 
 
 async def eventually(

@@ -13,9 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chat.app import create_app
 from chat.domain.channels import REGISTRY
-from chat.settings import Settings
 from connectors import graph
 from connectors.base import (
     Inbound,
@@ -27,7 +25,6 @@ from connectors.base import (
 )
 from connectors.errors import GiveUp, RetryLater
 from connectors.whatsapp import WhatsAppCloud
-from tests import conftest
 from tests.conftest import LiveServer
 from tests.connectors.e2e import (
     agent_reply,
@@ -575,17 +572,9 @@ async def test_a_hanging_api_and_a_closed_port_are_retried(graph_api: FakeWhatsA
 # -- end to end: the production registry, the real app, both databases -----------------
 
 
-@pytest.fixture
-def settings(db_url: str) -> Settings:
-    return conftest.test_settings(db_url)
-
-
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Any]:
+def test_the_production_registry_sends_whatsapp_through_this_connector() -> None:
+    # The end-to-end tests below run the app on the production registry (tests/conftest.py).
     assert REGISTRY.spec("whatsapp").connector is WhatsAppCloud
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 @pytest.fixture
