@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,7 @@ def main() -> int:
     ap.add_argument("--level", type=int, default=300, help="fan-out: messages in flight")
     ap.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     ap.add_argument("--out", type=Path, default=Path("/tmp/parley-profile.raw"))
+    ap.add_argument("--no-spy", action="store_true", help="only run the scenario (A/B figures)")
     args = ap.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     target = TARGETS[args.target]()
@@ -57,21 +59,23 @@ def main() -> int:
     async def measured(*a: Any, **kw: Any) -> Any:
         cmd = [spy, "record", "-p", str(server.pid), "-d", str(int(args.duration)), "-r", str(args.rate),
                "-f", "raw", "-o", str(args.out)]
-        spying.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        if not args.no_spy:
+            spying.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         return await real_measure(*a, **kw)
 
     scenarios.measure_rates = measured  # type: ignore[assignment]
     try:
         asyncio.run(scenarios.probe(ctx))
         result = asyncio.run(sc.fn(ctx, **params))
-        print(result)
+        print(json.dumps(result))
     finally:
         for p in spying:
             p.wait(timeout=60)
         server.stop()
         target.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"profile: {args.out} (warm-up {warm}s)")
+    if not args.no_spy:
+        print(f"profile: {args.out} (warm-up {warm}s)", file=sys.stderr)
     return 0
 
 
