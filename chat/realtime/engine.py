@@ -36,6 +36,7 @@ from engineio.async_socket import AsyncSocket
 
 from chat.realtime.dispatch import Inbox
 from chat.realtime.limits import TokenBucket
+from chat.realtime.ws_frames import DirectWrites
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +151,18 @@ class LeanSocket(AsyncSocket):
     async def _writer(self) -> None:
         """The only one who writes to the websocket: frames go out in the order sent."""
         loop = asyncio.get_running_loop()
+        direct = DirectWrites.of(self.ws.asgi_send)
         while True:
             while not self._out:
                 self._wake = loop.create_future()
                 await self._wake
                 self._wake = None
             batch, self._out = self._out, []
+            if direct is not None and _CLOSE not in batch:
+                self._queued -= sum(map(len, batch))
+                if not await direct.write(batch):
+                    return  # the connection is closing; the reader ends with it
+                continue
             for frame in batch:
                 if frame is _CLOSE:
                     self._out = []

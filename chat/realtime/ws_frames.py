@@ -1,0 +1,84 @@
+"""Writing a socket's outgoing websocket frames straight to its TCP transport.
+
+Through ASGI every Engine.IO frame is one ``websocket.send`` message: uvicorn's protocol
+makes a websockets ``Frame`` of it, serialises it, and writes it to the transport, one
+``send`` system call per frame. In a room fan-out that was over a third of the server's
+time. A socket's writer takes all the frames waiting for it at once, so here they are
+framed by hand (a server's frame is two to ten header bytes and the payload, never
+masked: RFC 6455, section 5.2) and written with one ``transport.write``: one system
+call for everything that came for that client since its last write.
+
+This reaches into uvicorn's websockets-sansio protocol (the object behind the ASGI
+``send`` callable): its transport, its flow control (``writable``) and its close state.
+``DirectWrites.of`` checks that shape and otherwise answers None, and the socket keeps
+using ASGI ``send`` (another ASGI server, another uvicorn websocket implementation, a
+negotiated extension such as compression). ``tests/realtime/test_engine_internals.py``
+fails if the installed uvicorn no longer matches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from websockets.protocol import State
+
+_PROTOCOL = "WebSocketsSansIOProtocol"
+
+
+def frame(message: str | bytes) -> bytes:
+    """One unmasked, unfragmented websocket frame (FIN set): text for a str, binary for
+    bytes."""
+    if isinstance(message, str):
+        data, first = message.encode(), 0x81
+    else:
+        data, first = message, 0x82
+    size = len(data)
+    if size < 126:
+        return bytes((first, size)) + data
+    if size < 65536:
+        return bytes((first, 126)) + size.to_bytes(2, "big") + data
+    return bytes((first, 127)) + size.to_bytes(8, "big") + data
+
+
+class DirectWrites:
+    """The transport under one ASGI websocket, for frames written by hand."""
+
+    __slots__ = ("protocol",)
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    @classmethod
+    def of(cls, asgi_send: Any) -> DirectWrites | None:
+        protocol = getattr(asgi_send, "__self__", None)
+        if type(protocol).__name__ != _PROTOCOL:
+            return None
+        conn = getattr(protocol, "conn", None)
+        if (
+            getattr(conn, "extensions", None) != []
+            or not hasattr(protocol, "transport")
+            or not hasattr(protocol, "writable")
+            or not hasattr(protocol, "close_sent")
+        ):
+            return None
+        return cls(protocol)
+
+    async def write(self, frames: list[str | bytes]) -> bool:
+        """Writes ``frames`` in order, in one go; False once the connection is closing
+        (nothing is written then)."""
+        protocol = self.protocol
+        writable = protocol.writable
+        if not writable.is_set():  # the transport's buffer is full: wait for it to drain
+            await writable.wait()
+        if (
+            protocol.disconnected
+            or protocol.close_sent
+            or protocol.conn.state is not State.OPEN
+            or protocol.transport.is_closing()
+        ):
+            return False
+        if len(frames) == 1:
+            protocol.transport.write(frame(frames[0]))
+        else:
+            protocol.transport.write(b"".join([frame(f) for f in frames]))
+        return True
