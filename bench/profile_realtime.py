@@ -60,7 +60,8 @@ def main() -> int:
         cmd = [spy, "record", "-p", str(server.pid), "-d", str(int(args.duration)), "-r", str(args.rate),
                "-f", "raw", "-o", str(args.out)]
         if not args.no_spy:
-            spying.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            # py-spy runs beside the scenario; it is waited for once the scenario is over
+            spying.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # noqa: ASYNC220
         return await real_measure(*a, **kw)
 
     scenarios.measure_rates = measured  # type: ignore[assignment]
