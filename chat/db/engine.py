@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -88,6 +89,18 @@ class Database:
             return
         async with self._write_gate, self.sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def write_connection(self) -> AsyncIterator[AsyncConnection]:
+        """``write`` on a plain connection, without an ORM session around it: for the
+        message write path, which runs Core statements only (the session's bookkeeping
+        and its flush at commit cost about as much as a small statement)."""
+        if self._write_gate is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_gate, self.engine.begin() as conn:
+            yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()

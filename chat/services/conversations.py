@@ -103,8 +103,8 @@ class Conversations:
             await self.bus.publish(posted.events)
 
     async def _store_group(self, items: Sequence[NewMessage], committing: Committing) -> list[Posted | Exception]:
-        async with self.db.write() as session:
-            results: list[Posted | Exception] = list(await store_messages(session, items, self.rules))
+        async with self.db.write_connection() as conn:
+            results: list[Posted | Exception] = list(await store_messages(conn, items, self.rules))
             committing()  # the block's end commits: the next group may start meanwhile
         return results
 

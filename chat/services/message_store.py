@@ -255,10 +255,10 @@ _ADVANCE = (
 
 
 async def store_messages(
-    session: AsyncSession, items: Sequence[NewMessage], rules: StoreRules
+    session: AsyncSession | AsyncConnection, items: Sequence[NewMessage], rules: StoreRules
 ) -> list[Result]:
     """Store ``items`` in the caller's transaction; a result or an error per item."""
-    conn = await session.connection()
+    conn = await session.connection() if isinstance(session, AsyncSession) else session
     return await _Store(conn, list(items), rules).run()
 
 

@@ -8,6 +8,7 @@ with its keys and their types known to the type checker. The REST response model
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Generic, NotRequired, TypedDict, TypeVar, overload
 
 from chat.db import models as m
@@ -22,7 +23,13 @@ def iso(value: None) -> None: ...
 @overload
 def iso(value: datetime | None) -> str | None: ...
 def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+    return _iso(value) if value else None
+
+
+# A group of stored messages shares one timestamp, shown in every view of them.
+@lru_cache(maxsize=256)
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 class Page(TypedDict, Generic[T]):
