@@ -61,6 +61,10 @@ class LeanSocket(AsyncSocket):
         self._queued = 0  # bytes waiting in ``_out`` (or in the polling queue)
         self._wake: asyncio.Future[None] | None = None
         self._writing: asyncio.Task[None] | None = None
+        # Frames written straight to the transport (``chat.realtime.ws_frames``), by a
+        # callback scheduled once per loop turn; a writer task only while one must wait.
+        self._direct: DirectWrites | None = None
+        self._flush_soon = False
         self.malformed = 0  # malformed packets received
         self.strikes: TokenBucket | None = None  # made at the first malformed packet
         self.inbox: Inbox | None = None  # lean events waiting for their handler
@@ -80,9 +84,7 @@ class LeanSocket(AsyncSocket):
             return False
         self._queued = queued
         self._out.append(frame)
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
+        self._kick()
         return True
 
     # -- sending -------------------------------------------------------------------------
@@ -145,31 +147,62 @@ class LeanSocket(AsyncSocket):
             self._kick()
 
     def _kick(self) -> None:
-        if self._wake is not None and not self._wake.done():
+        if self._direct is not None and self._writing is None:
+            if not self._flush_soon:
+                self._flush_soon = True
+                asyncio.get_running_loop().call_soon(self._flush)
+        elif self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
+    def _flush(self) -> None:
+        """Everything that came for this client in the last loop turn, in one write;
+        a writer task takes over when the transport's buffer is full or a close waits."""
+        self._flush_soon = False
+        direct = self._direct
+        if direct is None or self._writing is not None or not self._out:
+            return
+        if not direct.ready() or _CLOSE in self._out:
+            self._writing = asyncio.ensure_future(self._writer())
+            return
+        batch, self._out = self._out, []
+        self._queued -= sum(map(len, batch))
+        direct.write_now(batch)  # False: closing; the reader ends with the connection
+
     async def _writer(self) -> None:
-        """The only one who writes to the websocket: frames go out in the order sent."""
+        """The only one who writes to the websocket while it runs: frames go out in the
+        order sent. With direct writes it runs only until the backlog is written."""
         loop = asyncio.get_running_loop()
-        direct = DirectWrites.of(self.ws.asgi_send)
-        while True:
-            while not self._out:
-                self._wake = loop.create_future()
-                await self._wake
-                self._wake = None
-            batch, self._out = self._out, []
-            if direct is not None and _CLOSE not in batch:
-                self._queued -= sum(map(len, batch))
-                if not await direct.write(batch):
-                    return  # the connection is closing; the reader ends with it
-                continue
-            for frame in batch:
-                if frame is _CLOSE:
-                    self._out = []
-                    await self.ws.close()
-                    return
-                self._queued -= len(frame)
-                await self.ws.send(frame)
+        direct = self._direct
+        try:
+            while True:
+                while not self._out:
+                    if direct is not None:
+                        return  # the next frames go out through _flush again
+                    self._wake = loop.create_future()
+                    await self._wake
+                    self._wake = None
+                if direct is not None and _CLOSE not in self._out:
+                    if not direct.ready():
+                        # Frames wait in _out (and count against the cap) until the
+                        # client has read enough.
+                        await direct.drained()
+                        continue
+                    batch, self._out = self._out, []
+                    self._queued -= sum(map(len, batch))
+                    if not direct.write_now(batch):
+                        return  # the connection is closing; the reader ends with it
+                    continue
+                batch, self._out = self._out, []
+                for frame in batch:
+                    if frame is _CLOSE:
+                        self._out = []
+                        await self.ws.close()
+                        return
+                    self._queued -= len(frame)
+                    await self.ws.send(frame)
+        finally:
+            if self._writing is asyncio.current_task():
+                self._writing = None
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -181,11 +214,16 @@ class LeanSocket(AsyncSocket):
         self._adopt_polling_queue()
         self.queue = DRAINED  # nothing is queued for polls once on the websocket
         self.ws = ws
-        writer = self._writing = asyncio.ensure_future(self._writer())
+        self._direct = DirectWrites.of(ws.asgi_send)
+        if self._direct is None:
+            self._writing = asyncio.ensure_future(self._writer())
+        elif self._out:  # what was queued for the poll that never came
+            self._kick()
         try:
             await self._read(ws)
         finally:
-            writer.cancel()
+            if self._writing is not None:
+                self._writing.cancel()
             await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
             await ws.close()
 

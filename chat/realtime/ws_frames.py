@@ -18,6 +18,7 @@ fails if the installed uvicorn no longer matches.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from websockets.protocol import State
@@ -27,7 +28,21 @@ _PROTOCOL = "WebSocketsSansIOProtocol"
 
 def frame(message: str | bytes) -> bytes:
     """One unmasked, unfragmented websocket frame (FIN set): text for a str, binary for
-    bytes."""
+    bytes. A room emit offers the same str to every member: it is framed once."""
+    if type(message) is str and len(message) <= _CACHED_UP_TO:
+        return _cached_frame(message)
+    return _frame(message)
+
+
+_CACHED_UP_TO = 16 * 1024
+
+
+@lru_cache(maxsize=64)
+def _cached_frame(message: str) -> bytes:
+    return _frame(message)
+
+
+def _frame(message: str | bytes) -> bytes:
     if isinstance(message, str):
         data, first = message.encode(), 0x81
     else:
@@ -63,13 +78,15 @@ class DirectWrites:
             return None
         return cls(protocol)
 
-    async def write(self, frames: list[str | bytes]) -> bool:
+    def ready(self) -> bool:
+        """Whether the transport takes more without waiting (its buffer is below the
+        high-water mark, or the connection is gone and nothing will be written)."""
+        return bool(self.protocol.writable.is_set())
+
+    def write_now(self, frames: list[str | bytes]) -> bool:
         """Writes ``frames`` in order, in one go; False once the connection is closing
         (nothing is written then)."""
         protocol = self.protocol
-        writable = protocol.writable
-        if not writable.is_set():  # the transport's buffer is full: wait for it to drain
-            await writable.wait()
         if (
             protocol.disconnected
             or protocol.close_sent
@@ -82,3 +99,8 @@ class DirectWrites:
         else:
             protocol.transport.write(b"".join([frame(f) for f in frames]))
         return True
+
+    async def drained(self) -> None:
+        """Returns once the transport's buffer is below its low-water mark (or the
+        connection is gone)."""
+        await self.protocol.writable.wait()

@@ -61,7 +61,8 @@ async def test_frames_written_in_one_go_arrive_as_separate_messages(compress: bo
                 key = "bytes" if isinstance(m, bytes) else "text"
                 await send({"type": "websocket.send", key: m})
         else:
-            assert await direct.write(messages)
+            assert direct.ready()
+            assert direct.write_now(messages)
         while (await receive())["type"] != "websocket.disconnect":
             pass
 
@@ -87,7 +88,7 @@ async def test_a_closing_connection_takes_no_more_frames() -> None:
         direct = DirectWrites.of(send)
         assert direct is not None
         assert (await receive())["type"] == "websocket.disconnect"
-        done.set_result(await direct.write(["too late"]))
+        done.set_result(direct.write_now(["too late"]))
 
     server, task, port = await _serve(app, ws_per_message_deflate=False)
     try:
