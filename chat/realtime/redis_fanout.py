@@ -123,7 +123,8 @@ class RedisFanout(socketio.AsyncRedisManager, FrameEmit):
             return
         namespace = namespace or "/"
         encoded = event_packet(self.server.packet_class, event, data, namespace)
-        self._queue([namespace, room, skip_sid, encoded], len(encoded) + _ITEM_OVERHEAD)
+        if not self.is_sid_room(namespace, room):  # a socket of this process: no one else's
+            self._queue([namespace, room, skip_sid, encoded], len(encoded) + _ITEM_OVERHEAD)
         await self.deliver(namespace, room, skip_sid, encoded)
 
     async def _publish(self, data: Any) -> None:

@@ -284,3 +284,18 @@ async def test_callback_emits_and_room_lists_take_python_socketios_way(start) ->
     await until(lambda: bool(one.frames and two.frames))
     assert numbers(one) == numbers(two) == [1]
     assert len(sent) == 1 and '"method":"emit"' in sent[0], "a stock message inside a batch"
+
+
+async def test_an_emit_to_one_socket_is_published_only_when_it_lives_elsewhere(start) -> None:
+    a, b = await start(), await start()
+    sent = count_publishes(a.manager)
+    mine, my_socket = a.join(AGENT)
+    theirs, their_socket = b.join(AGENT)
+    await a.manager.emit("n", {"i": 1}, namespace=AGENT, to=mine)
+    assert numbers(my_socket) == [1]
+    await asyncio.sleep(0.05)
+    assert sent == [], "a socket of this process needs nobody else"
+    await a.manager.emit("n", {"i": 2}, namespace=AGENT, to=theirs)
+    await until(lambda: bool(their_socket.frames))
+    assert numbers(their_socket) == [2] and numbers(my_socket) == [1]
+    assert len(sent) == 1
