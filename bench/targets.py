@@ -112,6 +112,11 @@ class ServerSpec:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = REPO
     start_timeout: float = 30.0
+    # taskset's core list for this server instead of the runner's one core ("0,1": a
+    # server of several processes), and how long its processes take to start once the
+    # port answers (the first one to listen would take every early connection).
+    cores: str | None = None
+    settle_seconds: float = 0.0
 
 
 def free_port() -> int:
@@ -138,8 +143,9 @@ class ServerProcess:
         env = dict(os.environ)
         env.update(spec.env)
         argv = list(spec.argv)
-        if core is not None and shutil.which("taskset"):
-            argv = ["taskset", "-c", str(core), *argv]
+        cores = spec.cores or (None if core is None else str(core))
+        if cores is not None and shutil.which("taskset"):
+            argv = ["taskset", "-c", cores, *argv]
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             argv,
@@ -158,6 +164,7 @@ class ServerProcess:
                     f"{name}: server exited with {self.proc.returncode}; log:\n{self.log_tail()}"
                 )
             if _port_open(port):
+                time.sleep(spec.settle_seconds)
                 return
             if time.monotonic() > deadline:
                 self.stop()
@@ -328,15 +335,22 @@ BENCH_SOCKET_RATE = 1_000_000
 class Parley(Target):
     """Parley's own server (``parley serve``) with SQLite or PostgreSQL + Redis."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, workers: int = 1) -> None:
         super().__init__()
         self.backend = backend
-        self.name = f"parley_{backend}"
+        self.workers = workers
+        self.name = f"parley_{backend}" + (f"_{workers}proc" if workers > 1 else "")
         self.description = (
             "Parley `parley serve`, SQLite (aiosqlite), single process"
             if backend == "sqlite"
             else "Parley `parley serve`, PostgreSQL (asyncpg) + Redis"
         )
+        if workers > 1:
+            # The load generator runs on core 1 too: the two processes share core 1 with it.
+            self.description += (
+                f", `--workers {workers}` on cores 0-{workers - 1} (core 1 shared with the "
+                "load generator)"
+            )
         self.env: dict[str, str] = {}
         self._pg_db: str | None = None
         self._parley = ""
@@ -389,10 +403,15 @@ class Parley(Target):
         self.profile = Profile(opens_conversation=True, auth_fn=auth)
 
     def server_spec(self, port: int) -> ServerSpec:
+        argv = [self._parley, "serve", "--host", HOST, "--port", str(port)]
+        if self.workers == 1:
+            return ServerSpec(argv, env=self.env, start_timeout=60)
         return ServerSpec(
-            [self._parley, "serve", "--host", HOST, "--port", str(port)],
+            [*argv, "--workers", str(self.workers)],
             env=self.env,
             start_timeout=60,
+            cores=f"0-{self.workers - 1}",
+            settle_seconds=5.0,
         )
 
     def cleanup(self) -> None:
@@ -438,4 +457,5 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "bare_sio": BareSio,
     "parley_sqlite": lambda: Parley("sqlite"),
     "parley_pg": lambda: Parley("pg"),
+    "parley_pg_2proc": lambda: Parley("pg", workers=2),
 }

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import logging
+import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve", parents=[common], help="run the API, Socket.IO, worker and scheduler",
         description="Runs the API, Socket.IO, the delivery worker and the scheduler in one "
-        "process; migrates an empty database first. Exits 3 when the port is taken.",
+        "process (or --workers of them on one port); migrates an empty database first. "
+        "Exits 3 when the port is taken.",
     )
     serve.add_argument("--host", default=None, help="address to listen on (default: PARLEY_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default: PARLEY_PORT, 8000)")
@@ -80,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         "--demo", action="store_true",
         help="seed a demo workspace and admin agent on first run and print their keys "
         "(the same ones on every later run)",
+    )
+    serve.add_argument(
+        "--workers", type=_positive, default=1, metavar="N",
+        help="N processes on the one port (default 1); N > 1 needs PostgreSQL and "
+        "PARLEY_REDIS_URL, and websocket clients (long-polling needs one process per port "
+        "behind a sticky balancer)",
     )
     serve.set_defaults(run=_serve)
 
@@ -337,6 +344,13 @@ def _agent_reset_password(args: argparse.Namespace, settings: Settings) -> int:
     return _run_printing(settings, reset)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def _bind(host: str, port: int) -> socket.socket | None:
     """The listening socket for ``host:port``, or None when it is taken (or not ours to use)."""
     try:
@@ -358,6 +372,7 @@ def _bind(host: str, port: int) -> socket.socket | None:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from chat import serve_processes
     from chat.app import create_asgi
     from chat.db.migrate import ensure_schema
 
@@ -367,6 +382,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "generates one and keeps it in the database) or set a long random string",
             file=sys.stderr,
         )
+        return 2
+    refused = serve_processes.refusal(settings, args.workers)
+    if refused:
+        print(f"parley: {refused}", file=sys.stderr)
         return 2
     host = args.host or settings.host
     port = args.port or settings.port
@@ -388,23 +407,27 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.engine import make_url
 
     database = make_url(settings.database_url).get_backend_name()
-    print(f"parley {_version()} on http://{host}:{port} ({database}); Ctrl+C stops it", flush=True)
-    # Long-lived servers hold many objects (sockets, pooled statements); the default
-    # thresholds made full collections stall the loop for tens of milliseconds under load.
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
-    config = uvicorn.Config(
-        create_asgi(settings)[0],
-        host=host,
-        port=port,
-        log_level=args.log_level,
-        ws_per_message_deflate=False,  # compression cost a third of the socket ack rate
+    workers = f", {args.workers} processes" if args.workers > 1 else ""
+    print(
+        f"parley {_version()} on http://{host}:{port} ({database}{workers}); Ctrl+C stops it",
+        flush=True,
+    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": args.log_level,
+        "ws_per_message_deflate": False,  # compression cost a third of the socket ack rate
         # Engine.IO pings every connection and closes the silent ones; a websocket-level
         # keepalive beside it is a second timer per connection (about 0.5 KB).
-        ws_ping_interval=None,
-        proxy_headers=True,
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+        "ws_ping_interval": None,
+        "proxy_headers": True,
+    }
+    if args.workers > 1:
+        os.environ["PARLEY_LOG_LEVEL"] = args.log_level  # what the processes log
+        serve_processes.run(options, sock, args.workers)
+        return 0
+    serve_processes.tune_gc()
+    uvicorn.Server(uvicorn.Config(create_asgi(settings)[0], **options)).run(sockets=[sock])
     return 0
 
 

@@ -7,8 +7,8 @@ Engine.IO frame once and hands it to each member's writer (``LeanSocket.offer``)
 no task and no await; only a socket that cannot take it that way (long-polling, closed,
 past its backlog cap) goes through Engine.IO's ``send``. An empty room costs nothing.
 
-It sits under python-socketio's pub/sub managers too (``EvictingRedisManager``), which
-deliver to their own process's sockets through ``AsyncManager.emit``.
+It sits under the Redis manager too (``chat.realtime.redis_fanout``), which encodes an
+emit once for every process and hands each process's share to ``deliver``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,19 @@ from typing import Any
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet
+
+
+def event_packet(packet_class: Any, event: str, data: Any, namespace: str) -> str:
+    """The encoded Socket.IO EVENT packet of an emit (``data`` as ``emit`` takes it: one
+    argument, a tuple of them, or None for none)."""
+    if isinstance(data, tuple):
+        args = list(data)
+    elif data is not None:
+        args = [data]
+    else:
+        args = []
+    encoded: str = packet_class(packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+    return encoded
 
 
 class FrameEmit(socketio.AsyncManager):
@@ -42,18 +55,18 @@ class FrameEmit(socketio.AsyncManager):
                 event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
             )
             return
+        if not self.rooms.get(namespace, {}).get(room):
+            return
+        await self.deliver(
+            namespace, room, skip_sid, event_packet(self.server.packet_class, event, data, namespace)
+        )
+
+    async def deliver(self, namespace: str, room: str | None, skip_sid: Any, encoded: str) -> None:
+        """Sends the encoded packet to this process's members of ``room`` but ``skip_sid``
+        (one sid or a list of them)."""
         members = self.rooms.get(namespace, {}).get(room)
         if not members:
             return
-        if isinstance(data, tuple):
-            args = list(data)
-        elif data is not None:
-            args = [data]
-        else:
-            args = []
-        encoded = self.server.packet_class(
-            packet.EVENT, namespace=namespace, data=[event, *args]
-        ).encode()
         frame = "4" + encoded
         skip = skip_sid if isinstance(skip_sid, list) else (skip_sid,)
         sockets = self.server.eio.sockets

@@ -4,7 +4,8 @@
 python-socketio closes one socket anywhere (the Redis manager forwards the request to
 the process holding it) but knows a room's members only in its own process. So a room is
 closed in each process by itself: ``EvictingRedisManager`` sends its ``close_room``
-message with ``evict`` set, and every process (this one included) disconnects its own
+message with ``evict`` set, and every process (this one at once, the others when it
+comes through Redis, after the emits this process made before it) disconnects its own
 members of the room before dropping the room. Without Redis there is one process.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 import socketio
 
 from chat.realtime import rooms
-from chat.realtime.broadcast import FrameEmit
+from chat.realtime.redis_fanout import RedisFanout
 
 
 async def evict_local(server: Any, namespace: str, room: str) -> None:
@@ -25,9 +26,8 @@ async def evict_local(server: Any, namespace: str, room: str) -> None:
         await server.disconnect(sid, namespace=namespace, ignore_queue=True)
 
 
-class EvictingRedisManager(socketio.AsyncRedisManager, FrameEmit):
-    """python-socketio's Redis manager; this process's share of an emit goes out through
-    ``FrameEmit`` (between the pub/sub manager and ``AsyncManager`` in the MRO)."""
+class EvictingRedisManager(RedisFanout):
+    """The Redis manager of ``chat.realtime.redis_fanout``, closing rooms everywhere."""
 
     async def evict(self, room: str, namespace: str) -> None:
         message = {

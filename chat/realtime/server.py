@@ -1,8 +1,7 @@
 """The Socket.IO server: built with the app, given the services when the lifespan starts.
 
-With ``redis_url`` set, emits go through ``AsyncRedisManager``, so a room emit from
-any process (a bus listener, a worker with a write-only manager) reaches the sockets
-of every process.
+With ``redis_url`` set, emits go through Redis (``chat.realtime.redis_fanout``), so a
+room emit from any process reaches the sockets of every process.
 
 Origins: Engine.IO accepts every Origin (so the widget's long-polling fallback works
 from any site); the per-workspace ``allowed_origins`` of the in-app channel are
@@ -30,6 +29,7 @@ from chat.realtime.broadcast import FrameEmit
 from chat.realtime.client import ClientNamespace
 from chat.realtime.eviction import EvictingRedisManager, SocketDoors
 from chat.realtime.namespace import GuardedNamespace, Holder
+from chat.realtime.redis_fanout import RedisFanout
 from chat.realtime.sio import LeanSocketIOServer
 from chat.realtime.wire import JsonPacket
 from chat.settings import Settings
@@ -120,7 +120,10 @@ class Realtime:
 
 
 async def _stop_pubsub(manager: Any) -> None:
-    """python-socketio leaves the Redis listener running; end it with the app."""
+    """python-socketio leaves the Redis listener running; end it with the app (after
+    the queued emits are out)."""
+    if isinstance(manager, RedisFanout):
+        await manager.close()
     listener = getattr(manager, "thread", None)
     if isinstance(listener, asyncio.Task) and not listener.done():
         listener.cancel()
