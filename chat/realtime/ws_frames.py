@@ -23,7 +23,10 @@ from typing import Any
 
 from websockets.protocol import State
 
-_PROTOCOL = "WebSocketsSansIOProtocol"
+try:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+except ImportError:  # another uvicorn, or none: every socket uses ASGI send
+    WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
 
 
 def frame(message: str | bytes) -> bytes:
@@ -66,7 +69,7 @@ class DirectWrites:
     @classmethod
     def of(cls, asgi_send: Any) -> DirectWrites | None:
         protocol = getattr(asgi_send, "__self__", None)
-        if type(protocol).__name__ != _PROTOCOL:
+        if WebSocketsSansIOProtocol is None or not isinstance(protocol, WebSocketsSansIOProtocol):
             return None
         conn = getattr(protocol, "conn", None)
         if (
