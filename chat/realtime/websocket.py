@@ -11,7 +11,10 @@ uvicorn's ``WebSocketsSansIOProtocol`` with the same behaviour and less memory:
   makes a future only while the transport is paused (an ``asyncio.Event`` with its
   deque, about 0.8 KB);
 * the handshake's request and response (the ``websockets`` header objects, about 2 KB)
-  are let go once the handshake is answered; nothing reads them afterwards.
+  are let go once the handshake is answered; nothing reads them afterwards. The request
+  is also a local of the generator ``websockets`` parses with, for as long as the
+  connection lives, so that generator is swapped for a fresh frame parser in the same
+  state (waiting for a frame's first byte, nothing buffered), when it is in that state.
 
 Everything else, framing included, is uvicorn's.
 """
@@ -22,6 +25,31 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import Protocol
+from websockets.server import ServerProtocol
+from websockets.streams import StreamReader
+
+# The generators a ``ServerProtocol``'s parser is made of while it waits, after the
+# handshake, for the next frame: its own ``parse`` in ``Protocol.parse`` in
+# ``StreamReader.at_eof``.
+_AT_FRAME_START = (ServerProtocol.parse.__code__, Protocol.parse.__code__,
+                   StreamReader.at_eof.__code__)
+
+
+def renew_parser(conn: ServerProtocol) -> bool:
+    """Gives ``conn`` a frame parser without the handshake's request in its frames, if
+    its parser is waiting for the first byte of a frame with nothing buffered; False
+    (nothing changed) otherwise."""
+    codes = []
+    gen: Any = conn.parser
+    while gen is not None:
+        codes.append(getattr(gen, "gi_code", None))
+        gen = getattr(gen, "gi_yieldfrom", None)
+    if tuple(codes) != _AT_FRAME_START or conn.reader.buffer or conn.reader.eof:
+        return False
+    conn.parser = Protocol.parse(conn)
+    next(conn.parser)
+    return True
 
 
 class Mailbox:
@@ -121,3 +149,4 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if self.response is not None and self.handshake_complete:
             self.request = self.response = None
+            renew_parser(self.conn)
