@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import scenarios  # noqa: E402
-from bench.targets import HOST, Parley, ServerProcess, ServerSpec, free_port  # noqa: E402
+from bench import scenarios
+from bench.targets import HOST, Parley, ServerProcess, ServerSpec, free_port
 
 # Run inside the server: a thread that dumps a snapshot when ``<dir>/ask`` appears.
 HOOK = """
