@@ -77,7 +77,9 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.sleep(1.0)
         rss0 = server.rss_kb()
         s0 = snapshot(work, 0)
-        clients = await scenarios.connect_many(ctx, names, concurrency=args.concurrency)
+        clients = await scenarios.connect_many(
+            ctx, names, concurrency=args.concurrency, timeout=900
+        )
         await asyncio.sleep(args.settle)
         rss1 = server.rss_kb()
         s1 = snapshot(work, 1)
