@@ -81,8 +81,7 @@ class LeanSocket(AsyncSocket):
             return False
         self._queued = queued
         self._out.append(frame)
-        if self._writing is None and self._reading:
-            self._writing = asyncio.get_running_loop().create_task(self._writer())
+        self._kick()
         return True
 
     # -- sending -------------------------------------------------------------------------
