@@ -58,10 +58,8 @@ class LeanSocket(AsyncSocket):
         # empty list is 56 bytes, an empty deque 600).
         self._out: list[Any] = []
         self._queued = 0  # bytes waiting in ``_out`` (or in the polling queue)
-        # The writer task, alive only while there are frames to write (a task, its
-        # coroutine and a future per idle socket were about 1 KB).
+        self._wake: asyncio.Future[None] | None = None
         self._writing: asyncio.Task[None] | None = None
-        self._reading = False  # the websocket's reader runs: writers may start
         self.malformed = 0  # malformed packets received
         self.strikes: TokenBucket | None = None  # made at the first malformed packet
         self.inbox: Inbox | None = None  # lean events waiting for their handler
@@ -81,7 +79,9 @@ class LeanSocket(AsyncSocket):
             return False
         self._queued = queued
         self._out.append(frame)
-        self._kick()
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
         return True
 
     # -- sending -------------------------------------------------------------------------
@@ -144,31 +144,25 @@ class LeanSocket(AsyncSocket):
             self._kick()
 
     def _kick(self) -> None:
-        if self._writing is None and self._reading:
-            self._writing = asyncio.get_running_loop().create_task(self._writer())
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
 
     async def _writer(self) -> None:
-        """The only one who writes to the websocket (one at a time, started by ``_kick``
-        when frames wait): frames go out in the order sent. Ends when none are left."""
-        try:
-            while self._out:
-                batch, self._out = self._out, []
-                for frame in batch:
-                    if frame is _CLOSE:
-                        self._out = []
-                        await self.ws.close()
-                        return
-                    self._queued -= len(frame)
-                    await self.ws.send(frame)
-        except Exception:
-            # The connection is gone (its reader ends and closes the socket): what
-            # waits can never be written.
-            log.debug("%s: writing to the websocket failed", self.sid, exc_info=True)
-            self._out = []
-            self._queued = 0
-        finally:
-            if self._writing is asyncio.current_task():
-                self._writing = None
+        """The only one who writes to the websocket: frames go out in the order sent."""
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._out:
+                self._wake = loop.create_future()
+                await self._wake
+                self._wake = None
+            batch, self._out = self._out, []
+            for frame in batch:
+                if frame is _CLOSE:
+                    self._out = []
+                    await self.ws.close()
+                    return
+                self._queued -= len(frame)
+                await self.ws.send(frame)
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -180,14 +174,11 @@ class LeanSocket(AsyncSocket):
         self._adopt_polling_queue()
         self.queue = DRAINED  # nothing is queued for polls once on the websocket
         self.ws = ws
-        self._reading = True
-        self._kick()  # what the polling queue held
+        writer = self._writing = asyncio.ensure_future(self._writer())
         try:
             await self._read(ws)
         finally:
-            self._reading = False
-            if self._writing is not None:
-                self._writing.cancel()
+            writer.cancel()
             await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
             await ws.close()
 
