@@ -375,6 +375,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from chat import serve_processes
     from chat.app import create_asgi
     from chat.db.migrate import ensure_schema
+    from chat.realtime.websocket import LeanWebSocketProtocol
 
     if settings.secret_key in PUBLISHED_SECRET_KEYS:
         print(
@@ -420,6 +421,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # Engine.IO pings every connection and closes the silent ones; a websocket-level
         # keepalive beside it is a second timer per connection (about 0.5 KB).
         "ws_ping_interval": None,
+        "ws": LeanWebSocketProtocol,  # uvicorn's, keeping less per connection
         "proxy_headers": True,
     }
     if args.workers > 1:

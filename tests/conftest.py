@@ -26,6 +26,7 @@ from chat.app import create_app, create_asgi
 from chat.db.migrate import upgrade
 from chat.db.models import Base
 from chat.domain.channels import REGISTRY, Registry
+from chat.realtime.websocket import LeanWebSocketProtocol
 from chat.settings import Settings
 
 REQUIRE = os.environ.get("PARLEY_REQUIRE_SERVICES") == "1"
@@ -228,7 +229,7 @@ async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task
     port = free_port()
     config = uvicorn.Config(
         outer, host="127.0.0.1", port=port, log_level="warning", ws_per_message_deflate=False,
-        lifespan="on",
+        lifespan="on", ws=LeanWebSocketProtocol,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

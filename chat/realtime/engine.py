@@ -307,21 +307,27 @@ class LeanSocket(AsyncSocket):
 
 # What of a connection's environ outlives its connect request (python-socketio keeps the
 # environ for namespace connects, and the websocket lives inside the request's frames):
-# python-engineio's own keys, and these headers. The rest of the headers are in
-# ``environ["asgi.scope"]["headers"]`` still.
+# python-engineio's own keys, and these headers, in the environ and in the ASGI scope's
+# ``headers`` (which uvicorn's websocket keeps too).
 KEPT_HEADERS = frozenset(
     {"HTTP_ORIGIN", "HTTP_USER_AGENT", "HTTP_CONNECTION", "HTTP_UPGRADE", "HTTP_HOST",
      "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO"}
 )
+_KEPT_SCOPE_HEADERS = frozenset(
+    name[5:].lower().replace("_", "-").encode() for name in KEPT_HEADERS
+)
 
 
 def _slim(environ: dict[str, Any]) -> None:
-    """Drops the other ``HTTP_*`` entries in place (a dict never shrinks by deleting,
-    so it is rebuilt): about 1 KB per connection."""
+    """Drops the other headers in place (a dict never shrinks by deleting, so it is
+    rebuilt): about 1 KB per connection, more with a browser's cookies."""
     kept = {k: v for k, v in environ.items() if not k.startswith("HTTP_") or k in KEPT_HEADERS}
     if len(kept) < len(environ):
         environ.clear()
         environ.update(kept)
+    scope = environ.get("asgi.scope")
+    if scope is not None and "headers" in scope:
+        scope["headers"] = [h for h in scope["headers"] if h[0].lower() in _KEPT_SCOPE_HEADERS]
 
 
 class _Drained:
