@@ -64,7 +64,19 @@ def main() -> int:
             spying.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # noqa: ASYNC220
         return await real_measure(*a, **kw)
 
+    real_build = scenarios.build_rooms
+
+    async def built_then_spy(*a: Any, **kw: Any) -> Any:
+        # The latency scenario measures without measure_rates: record once connected.
+        rooms = await real_build(*a, **kw)
+        if args.scenario == "latency" and not args.no_spy:
+            cmd = [spy, "record", "-p", str(server.pid), "-d", str(int(args.duration)), "-r",
+                   str(args.rate), "-f", "raw", "-o", str(args.out)]
+            spying.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # noqa: ASYNC220
+        return rooms
+
     scenarios.measure_rates = measured  # type: ignore[assignment]
+    scenarios.build_rooms = built_then_spy  # type: ignore[assignment]
     try:
         asyncio.run(scenarios.probe(ctx))
         result = asyncio.run(sc.fn(ctx, **params))

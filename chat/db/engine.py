@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from chat.db.checkpoints import BACKSTOP_PAGES, WalCheckpoints
 from chat.db.inline_sqlite import connect_inline
 from chat.domain import jsontext
 
@@ -42,9 +44,9 @@ def make_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
-            # Checkpoint every ~16 MB of WAL instead of 4 MB: pages rewritten by every
-            # commit (index leaves, conversation rows) are then copied back far less often.
-            cur.execute("PRAGMA wal_autocheckpoint=4000")
+            # Checkpoints run in a thread of their own (chat.db.checkpoints); this one is
+            # the backstop, should that thread fall behind.
+            cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             cur.close()
 
         return engine
@@ -74,6 +76,9 @@ class Database:
         # SQLite allows one writer; serialising writers here turns "database is
         # locked" errors into a short wait. PostgreSQL needs no such gate.
         self._write_gate = asyncio.Lock() if self.is_sqlite else None
+        path = make_url(url).database if self.is_sqlite else None
+        # Started by the first write: a database only read needs none.
+        self.checkpoints = WalCheckpoints(path) if path and path != ":memory:" else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -87,6 +92,8 @@ class Database:
             async with self.sessions() as session, session.begin():
                 yield session
             return
+        if self.checkpoints is not None:
+            self.checkpoints.start()
         async with self._write_gate, self.sessions() as session, session.begin():
             yield session
 
@@ -99,8 +106,12 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
+        if self.checkpoints is not None:
+            self.checkpoints.start()
         async with self._write_gate, self.engine.begin() as conn:
             yield conn
 
     async def dispose(self) -> None:
+        if self.checkpoints is not None:
+            await asyncio.to_thread(self.checkpoints.stop)
         await self.engine.dispose()
