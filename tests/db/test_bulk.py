@@ -34,7 +34,8 @@ async def raw(services: Any, ids: list[str]) -> dict[str, tuple[Any, ...]]:
 
 async def test_a_bulk_insert_stores_what_sqlalchemy_stores(services: Any, workspace: dict[str, str]) -> None:
     ws = workspace["workspace_id"]
-    due = datetime(2026, 12, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))  # not UTC
+    # Not UTC; and far ahead, so the app's worker running beside the test leaves them alone.
+    due = datetime(2126, 12, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))
     payloads = [{"text": "héllo ✓", "n": [1, 2.5, None], "big": 2**70}, None, "plain"]
     by_orm = [entry(f"obx_orm{i}", ws, p, due) for i, p in enumerate(payloads)]
     by_bulk = [entry(f"obx_blk{i}", ws, p, due) for i, p in enumerate(payloads)]
@@ -50,13 +51,14 @@ async def test_a_bulk_insert_stores_what_sqlalchemy_stores(services: Any, worksp
         rows = {r.id: r for r in (await session.execute(select(m.OutboxEntry))).scalars()}
     assert rows["obx_blk0"].payload == payloads[0]
     assert rows["obx_blk1"].payload is None
-    assert rows["obx_blk0"].due_at == datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
+    assert rows["obx_blk0"].due_at == datetime(2126, 12, 1, 10, 30, tzinfo=UTC)
     assert rows["obx_blk0"].created_at == datetime(2026, 12, 1, 10, 0, 0, 123456, tzinfo=UTC)
 
 
 async def test_updates_and_inserts_run_together_by_key(services: Any, workspace: dict[str, str]) -> None:
     ws = workspace["workspace_id"]
-    now = datetime.now(UTC)
+    # Due tomorrow: the app's worker, running beside the test, must not take them.
+    now = datetime.now(UTC) + timedelta(days=1)
     first = [entry(f"obx_a{i}", ws, {"i": i}, now) for i in range(3)]
     async with services.db.write() as session:
         conn = await session.connection()
