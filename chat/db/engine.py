@@ -79,6 +79,9 @@ class Database:
         path = make_url(url).database if self.is_sqlite else None
         # Started by the first write: a database only read needs none.
         self.checkpoints = WalCheckpoints(path) if path and path != ":memory:" else None
+        # SQLite: the one connection that ``write_connection`` writes on, kept open so
+        # that ``data_version`` on it tells whether any other connection committed since.
+        self._writer: AsyncConnection | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -101,17 +104,41 @@ class Database:
     async def write_connection(self) -> AsyncIterator[AsyncConnection]:
         """``write`` on a plain connection, without an ORM session around it: for the
         message write path, which runs Core statements only (the session's bookkeeping
-        and its flush at commit cost about as much as a small statement)."""
+        and its flush at commit cost about as much as a small statement). On SQLite it
+        is always the same connection (see ``commits_seen``)."""
         if self._write_gate is None:
             async with self.engine.begin() as conn:
                 yield conn
             return
         if self.checkpoints is not None:
             self.checkpoints.start()
-        async with self._write_gate, self.engine.begin() as conn:
-            yield conn
+        async with self._write_gate:
+            conn = self._writer
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._writer = await self.engine.connect()
+            try:
+                async with conn.begin():
+                    yield conn
+            except BaseException:
+                # Whatever state a failure left it in, the next write starts afresh.
+                self._writer = None
+                await conn.close()
+                raise
+
+    @staticmethod
+    async def commits_seen(conn: AsyncConnection) -> int | None:
+        """SQLite: a number that changes whenever a connection other than ``conn``
+        (in this process or another) commits (``PRAGMA data_version``); with
+        ``write_connection``'s connection, what was read on it stays true while this is
+        unchanged. None on PostgreSQL, where other processes write at any time."""
+        if conn.dialect.name != "sqlite":
+            return None
+        return int((await conn.exec_driver_sql("PRAGMA data_version")).scalar_one())
 
     async def dispose(self) -> None:
         if self.checkpoints is not None:
             await asyncio.to_thread(self.checkpoints.stop)
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            await writer.close()
         await self.engine.dispose()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat.bus import Bus
 from chat.db.engine import Database
 from chat.domain.errors import NotFound, ParleyError, Unprocessable
+from chat.services.conversation_rows import ConversationRows
 from chat.services.group_commit import Committing, GroupCommit
 from chat.services.message_store import (
     NewMessage,
@@ -39,6 +40,7 @@ class Conversations:
         self.db = db
         self.bus = bus
         self.rules = rules
+        self._rows = ConversationRows()
         self._group: GroupCommit[NewMessage, Posted] = GroupCommit(
             self._store_group, self._store_alone, in_flight=1 if db.is_sqlite else GROUPS_IN_FLIGHT
         )
@@ -103,9 +105,21 @@ class Conversations:
             await self.bus.publish(posted.events)
 
     async def _store_group(self, items: Sequence[NewMessage], committing: Committing) -> list[Posted | Exception]:
-        async with self.db.write_connection() as conn:
-            results: list[Posted | Exception] = list(await store_messages(conn, items, self.rules))
-            committing()  # the block's end commits: the next group may start meanwhile
+        try:
+            async with self.db.write_connection() as conn:
+                seen = await self.db.commits_seen(conn)
+                known = self._rows.valid_at(seen)
+                results: list[Posted | Exception] = list(await store_messages(conn, items, self.rules, known))
+                # Another process may have committed before this group's first write.
+                unchanged = seen is not None and await self.db.commits_seen(conn) == seen
+                committing()  # the block's end commits: the next group may start meanwhile
+        except BaseException:
+            self._rows.forget()
+            raise
+        if unchanged:
+            self._rows.keep(seen)
+        else:
+            self._rows.forget()
         return results
 
     async def _store_alone(self, new: NewMessage) -> Posted:

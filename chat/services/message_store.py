@@ -255,17 +255,24 @@ _ADVANCE = (
 
 
 async def store_messages(
-    session: AsyncSession | AsyncConnection, items: Sequence[NewMessage], rules: StoreRules
+    session: AsyncSession | AsyncConnection, items: Sequence[NewMessage], rules: StoreRules,
+    known: dict[str, Row] | None = None,
 ) -> list[Result]:
-    """Store ``items`` in the caller's transaction; a result or an error per item."""
+    """Store ``items`` in the caller's transaction; a result or an error per item.
+
+    ``known``: conversation rows, by id, that are the database's as of now (see
+    ``chat.services.conversation_rows``); they are not read again, and this run adds
+    and updates the rows it reads and writes there."""
     conn = await session.connection() if isinstance(session, AsyncSession) else session
-    return await _Store(conn, list(items), rules).run()
+    return await _Store(conn, list(items), rules, known).run()
 
 
 class _Store:
     """One run of the write path over a group of items."""
 
-    def __init__(self, conn: AsyncConnection, items: list[NewMessage], rules: StoreRules) -> None:
+    def __init__(
+        self, conn: AsyncConnection, items: list[NewMessage], rules: StoreRules, known: dict[str, Row] | None
+    ) -> None:
         self.conn = conn
         self.items = items
         self.rules = rules
@@ -273,7 +280,7 @@ class _Store:
         self.now = utcnow()
         self.results: list[Result | int | None] = [None] * len(items)
         self.events: list[list[DomainEvent]] = [[] for _ in items]
-        self.convs: dict[str, Row] = {}
+        self.convs: dict[str, Row] = {} if known is None else known
         self.channels: dict[str, Row] = {}
         self.contacts: dict[str, Row] = {}
         self.opened: set[str] = set()
@@ -626,6 +633,8 @@ class _Store:
             ids = list(stale_convs)
             await self.conn.execute(_conversations.delete().where(_conversations.c.id.in_(ids)))
             self.opened -= stale_convs
+            for cid in ids:
+                self.convs.pop(cid, None)
         if stale_contacts:
             ids = list(stale_contacts)
             await self.conn.execute(_identities.delete().where(_identities.c.contact_id.in_(ids)))
