@@ -426,8 +426,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     }
     if args.workers > 1:
         os.environ["PARLEY_LOG_LEVEL"] = args.log_level  # what the processes log
-        serve_processes.run(options, sock, args.workers)
-        return 0
+        return serve_processes.run(options, sock, args.workers)
     serve_processes.tune_gc()
     uvicorn.Server(uvicorn.Config(create_asgi(settings)[0], **options)).run(sockets=[sock])
     return 0

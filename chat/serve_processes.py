@@ -21,9 +21,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
+import time
 from typing import Any
 
+import uvicorn
 from sqlalchemy.engine import make_url
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from chat.settings import Settings
 
@@ -58,18 +63,56 @@ def worker_app() -> Any:
     """The app of one worker process (uvicorn's factory, called in the process)."""
     from chat.app import create_asgi
 
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
-    tune_gc()
-    return create_asgi(settings)[0]
+    try:
+        settings = Settings()
+        logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+        tune_gc()
+        return create_asgi(settings)[0]
+    except Exception:
+        # uvicorn restarts a process that crashes, without end; one that fails to start
+        # stops them all (the same settings would fail every time).
+        logging.getLogger(__name__).exception("this process cannot start")
+        sys.exit(STARTUP_FAILURE)
 
 
-def run(config_options: dict[str, Any], sock: Any, workers: int) -> None:
-    """Serves ``sock`` with ``workers`` processes until stopped."""
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
+# How long a stopping process may take over its shutdown (open sockets closed, the
+# delivery worker's current jobs finished) before it is killed.
+STOP_SECONDS = 30.0
 
-    config = uvicorn.Config(
-        "chat.serve_processes:worker_app", factory=True, workers=workers, **config_options
-    )
-    Multiprocess(config, sockets=[sock]).run()
+
+def run(
+    config_options: dict[str, Any], sock: Any, workers: int,
+    app: str = "chat.serve_processes:worker_app", stop_seconds: float = STOP_SECONDS,
+) -> int:
+    """Serves ``sock`` with ``workers`` processes of ``app`` (a factory) until stopped;
+    the exit status: 1 when a process failed to start (bad settings, database
+    unreachable: every restart would fail the same way), else 0."""
+    config = uvicorn.Config(app, factory=True, workers=workers, **config_options)
+    supervisor = _Supervisor(config, sockets=[sock])
+    supervisor.stop_seconds = stop_seconds
+    supervisor.run()
+    return 1 if supervisor.startup_failed else 0
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor, which returns normally when a process fails to start and
+    waits without end for a process that does not stop."""
+
+    startup_failed = False
+    stop_seconds = STOP_SECONDS
+
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        if any(p.exitcode == STARTUP_FAILURE for p in self.processes):
+            self.startup_failed = True
+
+    def join_all(self) -> None:
+        deadline = time.monotonic() + self.stop_seconds
+        for process in self.processes:
+            process.process.join(max(0.0, deadline - time.monotonic()))
+            if process.process.exitcode is None:
+                logging.getLogger(__name__).warning(
+                    "process %s did not stop within %.0f s; killing it", process.pid, self.stop_seconds
+                )
+                process.process.kill()
+                process.process.join()

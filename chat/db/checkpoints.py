@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # The connections' own checkpoint mark, in pages (4 KB): about 400 MB of WAL.
 BACKSTOP_PAGES = 100_000
 INTERVAL_SECONDS = 0.1
+MAX_BACKOFF_SECONDS = 10.0
 
 
 class WalCheckpoints:
@@ -46,17 +47,27 @@ class WalCheckpoints:
 
     def _run(self) -> None:
         try:
-            conn = sqlite3.connect(self.path, timeout=30)
+            conn = sqlite3.connect(self.path, timeout=30, uri=self.path.startswith("file:"))
         except sqlite3.Error:
             log.warning("cannot open %s for WAL checkpoints", self.path, exc_info=True)
             return
+        failing = False
+        wait = self.interval
         try:
-            while not self._stop.wait(self.interval):
+            while not self._stop.wait(wait):
                 try:
                     row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error:
-                    log.warning("WAL checkpoint of %s failed", self.path, exc_info=True)
+                    # A lasting failure (a disk error, a deleted file) is logged once, and
+                    # tried again less often; the connections' own checkpoint remains.
+                    if not failing:
+                        log.warning("WAL checkpoint of %s failed", self.path, exc_info=True)
+                    failing = True
+                    wait = min(wait * 2, MAX_BACKOFF_SECONDS)
                     continue
+                if failing:
+                    log.info("WAL checkpoints of %s work again", self.path)
+                    failing, wait = False, self.interval
                 self.last = (int(row[0]), int(row[1]), int(row[2]))
                 self.runs += 1
         finally:

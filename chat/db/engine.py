@@ -113,16 +113,16 @@ class Database:
         if self.checkpoints is not None:
             self.checkpoints.start()
         async with self._write_gate:
-            conn = self._writer
-            if conn is None or conn.closed or conn.invalidated:
-                conn = self._writer = await self.engine.connect()
+            if self._writer is None or self._writer.closed or self._writer.invalidated:
+                self._writer = await self.engine.connect()
+            writer = self._writer
             try:
-                async with conn.begin():
-                    yield conn
+                async with writer.begin():
+                    yield writer
             except BaseException:
                 # Whatever state a failure left it in, the next write starts afresh.
                 self._writer = None
-                await conn.close()
+                await writer.close()
                 raise
 
     @staticmethod

@@ -5,11 +5,15 @@ automatic checkpoint is only a backstop."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
+import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
-from chat.db.checkpoints import BACKSTOP_PAGES
+from chat.db.checkpoints import BACKSTOP_PAGES, WalCheckpoints
 from chat.db.engine import Database
 
 
@@ -41,3 +45,34 @@ async def test_writes_are_checkpointed_off_the_event_loop(tmp_path: Path) -> Non
     thread = db.checkpoints._thread
     assert thread is not None and not thread.is_alive()
 
+
+
+def test_a_lasting_failure_is_logged_once_and_tried_less_often(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = tmp_path / "not-a-database.db"
+    broken.write_bytes(b"this is no SQLite file, " * 1000)
+    checkpoints = WalCheckpoints(str(broken), interval=0.01)
+    with caplog.at_level(logging.INFO, logger="chat.db.checkpoints"):
+        checkpoints.start()
+        time.sleep(0.5)
+        checkpoints.stop()
+    failures = [r for r in caplog.records if "WAL checkpoint of" in r.getMessage()]
+    assert len(failures) == 1, failures
+    assert checkpoints.runs == 0
+
+
+def test_a_file_uri_is_opened_as_a_uri(tmp_path: Path) -> None:
+    path = tmp_path / "u.db"
+    sqlite3.connect(path).execute("PRAGMA journal_mode=WAL").close()
+    checkpoints = WalCheckpoints(f"file:{path}?mode=rw", interval=0.01)
+    checkpoints.start()
+    try:
+        for _ in range(200):
+            if checkpoints.runs:
+                break
+            time.sleep(0.01)
+    finally:
+        checkpoints.stop()
+    assert checkpoints.runs > 0
+    assert not (Path.cwd() / f"file:{path}?mode=rw").exists()
