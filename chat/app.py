@@ -219,9 +219,11 @@ def _lifespan(
         try:
             yield
         finally:
+            # The worker first: entries finishing while it stops still fan out (through
+            # Redis too) before the sockets and the Redis manager close.
+            await worker.stop()
             if realtime is not None:
                 await realtime.stop()
-            await worker.stop()
             for client in senders:
                 await client.aclose()
             await http.aclose()

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import redis
 
+from chat.domain import jsontext
 from chat.realtime.eviction import EvictingRedisManager
-from chat.realtime.redis_fanout import RedisFanout
+from chat.realtime.redis_fanout import MAX_PUBLISH_BYTES, PublishFailed, RedisFanout
 from chat.realtime.wire import JsonPacket
 from tests.conftest import free_port, need_redis
 
@@ -122,11 +123,12 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 def count_publishes(manager: RedisFanout) -> list[str]:
+    """The PUBLISHes ``manager`` makes (tries included), as text."""
     sent: list[str] = []
     send = manager._send
 
-    async def counting(payload: str) -> None:
-        sent.append(payload)
+    async def counting(payload: bytes) -> None:
+        sent.append(payload.decode())
         await send(payload)
 
     manager._send = counting  # type: ignore[method-assign]
@@ -230,9 +232,9 @@ async def test_a_hanging_redis_neither_blocks_emits_nor_grows_the_queue(start, c
     gate = asyncio.Event()
     sent: list[str] = []
 
-    async def hanging(payload: str) -> None:
+    async def hanging(payload: bytes) -> None:
         await gate.wait()
-        sent.append(payload)
+        sent.append(payload.decode())
 
     a.manager._send = hanging  # type: ignore[method-assign]
     with caplog.at_level(logging.WARNING, logger="chat.realtime.redis_fanout"):
@@ -255,7 +257,7 @@ async def test_a_hanging_redis_neither_blocks_emits_nor_grows_the_queue(start, c
 async def test_redis_down_drops_batches_and_publishing_resumes_when_it_returns(
     start, caplog
 ) -> None:
-    a, b = await start(), await start()
+    a, b = await start(retry_delay=0.01), await start()
     _, here = a.join(AGENT, "agents:w")
     _, there = b.join(AGENT, "agents:w")
     working_url = a.manager.redis_url
@@ -270,7 +272,9 @@ async def test_redis_down_drops_batches_and_publishing_resumes_when_it_returns(
         a.manager.redis_url = working_url  # Redis is back
         await a.manager.emit("n", {"i": 3}, namespace=AGENT, room="agents:w")
         await until(lambda: bool(there.frames))
-        assert "publishing to Redis again; 3 batches were dropped" in caplog.text
+        assert "again after 3 failed attempts; 3 emits for other processes were dropped" in (
+            caplog.text
+        )
     assert numbers(there) == [3]
     assert numbers(here) == [0, 1, 2, 3]
 
@@ -299,3 +303,150 @@ async def test_an_emit_to_one_socket_is_published_only_when_it_lives_elsewhere(s
     await until(lambda: bool(their_socket.frames))
     assert numbers(their_socket) == [2] and numbers(my_socket) == [1]
     assert len(sent) == 1
+
+
+def hold_publishes(manager: RedisFanout) -> tuple[asyncio.Event, list[bytes]]:
+    """PUBLISHes wait for the gate (as if Redis hung), then go out; each is recorded."""
+    gate = asyncio.Event()
+    sent: list[bytes] = []
+    send = manager._send
+
+    async def held(payload: bytes) -> None:
+        sent.append(payload)
+        await gate.wait()
+        await send(payload)
+
+    manager._send = held  # type: ignore[method-assign]
+    return gate, sent
+
+
+async def test_an_eviction_made_while_redis_is_down_goes_out_when_it_is_back(
+    start, caplog
+) -> None:
+    a = await start(EvictingRedisManager, retry_delay=0.02, max_retry_delay=0.1)
+    b = await start(EvictingRedisManager)
+    there, _ = b.join(CLIENT, "contact:c")
+    tries = count_publishes(a.manager)
+    working_url = a.manager.redis_url
+    a.manager.redis_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with caplog.at_level(logging.WARNING, logger="chat.realtime.redis_fanout"):
+        eviction = asyncio.create_task(a.manager.evict("contact:c", CLIENT))
+        await until(lambda: len(tries) >= 3)
+        assert not eviction.done(), "its sender waits until Redis took it"
+        await a.manager.emit("n", {"i": 1}, namespace=CLIENT, room="contact:c")
+
+        a.manager.redis_url = working_url  # Redis is back
+        await asyncio.wait_for(eviction, WAIT)
+        await until(lambda: bool(b.disconnected))
+    assert b.disconnected == [(CLIENT, there)]
+    assert caplog.text.count("cannot publish to Redis") == 1
+
+
+async def test_an_eviction_that_never_reaches_redis_fails_for_its_sender(start, caplog) -> None:
+    a = await start(EvictingRedisManager, send_attempts=3, retry_delay=0.01)
+    a.manager.redis_url = f"redis://127.0.0.1:{free_port()}/0"
+    with (
+        caplog.at_level(logging.WARNING, logger="chat.realtime.redis_fanout"),
+        pytest.raises(PublishFailed),
+    ):
+        await asyncio.wait_for(a.manager.evict("contact:c", CLIENT), WAIT)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "close_room message was not published to Redis in 3" in errors[0]
+
+
+async def test_a_flood_of_emits_over_the_cap_never_drops_an_eviction(start, caplog) -> None:
+    a = await start(EvictingRedisManager, max_pending_bytes=4096)
+    b = await start(EvictingRedisManager)
+    there, _ = b.join(CLIENT, "contact:c")
+    _, listener = b.join(AGENT, "agents:w")
+    gate, _sent = hold_publishes(a.manager)
+    with caplog.at_level(logging.WARNING, logger="chat.realtime.redis_fanout"):
+        await a.manager.emit("n", {"i": -1}, namespace=AGENT, room="agents:w")
+        await asyncio.sleep(0)  # the flusher hangs on its first batch
+        eviction = asyncio.create_task(a.manager.evict("contact:c", CLIENT))
+        await asyncio.sleep(0)
+        for i in range(500):
+            await a.manager.emit("n", {"i": i}, namespace=AGENT, room="agents:w")
+        assert "dropping the oldest" in caplog.text
+        assert a.manager._pending_bytes <= 4096
+        assert not eviction.done()
+        gate.set()
+        await asyncio.wait_for(eviction, WAIT)
+        await until(lambda: bool(b.disconnected) and 499 in numbers(listener))
+    assert b.disconnected == [(CLIENT, there)]
+    got = numbers(listener)
+    assert got[0] == -1 and got == sorted(got) and len(got) < 100
+
+
+async def test_a_backlog_goes_out_as_publishes_under_the_limit_in_order(start) -> None:
+    a, b = await start(), await start()
+    _, there = b.join(AGENT, "agents:w")
+    gate, sent = hold_publishes(a.manager)
+    await a.manager.emit("n", {"i": 0}, namespace=AGENT, room="agents:w")
+    await asyncio.sleep(0)  # the flusher hangs on its first batch; the rest piles up
+    for i in range(1, 401):  # about 2.4 MB; half of it two bytes a character
+        pad = "x" * 4000 if i % 2 else "é" * 2000
+        await a.manager.emit("n", {"i": i, "pad": pad}, namespace=AGENT, room="agents:w")
+    await a.manager.emit(
+        "n", {"i": 401, "pad": "y" * (MAX_PUBLISH_BYTES + 1000)}, namespace=AGENT, room="agents:w"
+    )
+    for i in range(402, 420):
+        await a.manager.emit("n", {"i": i}, namespace=AGENT, room="agents:w")
+    gate.set()
+    await until(lambda: len(numbers(there)) == 420)
+    assert numbers(there) == list(range(420))
+
+    batches = [[JsonPacket(encoded_packet=item[3]).data[1]["i"] for item in
+                jsontext.loads(payload)["items"]] for payload in sent]
+    assert [i for batch in batches for i in batch] == list(range(420)), "each once, in order"
+    oversize = [(p, batch) for p, batch in zip(sent, batches, strict=True)
+                if len(p) > MAX_PUBLISH_BYTES]
+    assert [batch for _, batch in oversize] == [[401]], "only the oversize emit, alone"
+    assert len(sent) >= 6
+
+
+async def test_emits_after_close_reach_this_process_only(start) -> None:
+    a = await start(EvictingRedisManager)
+    _, here = a.join(AGENT, "agents:w")
+    await a.manager.close()
+    tasks = asyncio.all_tasks()
+    await a.manager.emit("n", {"i": 1}, namespace=AGENT, room="agents:w")
+    await a.manager.emit("n", {"i": 2}, namespace=AGENT, room=["agents:w", "other"])
+    assert numbers(here) == [1, 2]
+    assert a.manager._publisher is None and a.manager._flusher is None
+    assert asyncio.all_tasks() == tasks
+    with pytest.raises(PublishFailed):
+        await a.manager.evict("contact:c", CLIENT)
+
+
+async def test_data_that_is_not_json_fails_for_its_sender_and_spoils_no_batch(
+    start, caplog
+) -> None:
+    a, b = await start(), await start()
+    _, there = b.join(AGENT, "agents:w")
+    with caplog.at_level(logging.WARNING, logger="chat.realtime.redis_fanout"):
+        await a.manager.emit("n", {"i": 1}, namespace=AGENT, room="agents:w")
+        with pytest.raises(TypeError):  # python-socketio's way, queued in the same batch
+            await a.manager.emit("n", {"i": object()}, namespace=AGENT, room=["r1", "r2"])
+        await a.manager.emit("n", {"i": 2}, namespace=AGENT, room="agents:w")
+        await until(lambda: len(numbers(there)) == 2)
+    assert numbers(there) == [1, 2]
+    assert "cannot publish" not in caplog.text
+
+
+async def test_redis_messages_that_are_not_json_objects_are_logged(
+    start, channel, caplog
+) -> None:
+    a, b = await start(), await start()
+    _, there = b.join(AGENT, "agents:w")
+    probe = redis.Redis.from_url(need_redis())
+    with caplog.at_level(logging.WARNING, logger="chat.realtime.redis_fanout"):
+        for junk in (b"not json", b"[1, 2]", b"{broken"):
+            probe.publish(channel, junk)
+        probe.close()
+        await a.manager.emit("n", {"i": 1}, namespace=AGENT, room="agents:w")
+        await until(lambda: bool(there.frames))
+        await until(lambda: caplog.text.count("were not JSON objects") == 2)  # a and b
+        await asyncio.sleep(0.1)
+    assert caplog.text.count("were not JSON objects") == 2, "once a minute, counted between"
+    assert numbers(there) == [1]
