@@ -103,6 +103,17 @@ class DirectWrites:
             protocol.transport.write(b"".join([frame(f) for f in frames]))
         return True
 
+    def buffered(self) -> int:
+        """Bytes written that the transport still holds (the kernel's buffer is full)."""
+        return int(self.protocol.transport.get_write_buffer_size())
+
+    def abort(self) -> None:
+        """Ends the connection now, dropping what the transport holds: for a client that
+        does not read, a websocket close (which waits until the transport takes writes)
+        would wait forever. uvicorn's ``connection_lost`` then hands the app its
+        ``websocket.disconnect``."""
+        self.protocol.transport.abort()
+
     async def drained(self) -> None:
         """Returns once the transport's buffer is below its low-water mark (or the
         connection is gone)."""
