@@ -190,6 +190,9 @@ class LeanSocket(AsyncSocket):
         if direct is None or self._writing is not None or not self._out:
             return
         if not direct.ready() or _CLOSE in self._out:
+            if direct.closing():  # the reader ends with the connection; no one to write to
+                self._discard()
+                return
             self._writing = asyncio.ensure_future(self._writer())
             return
         batch, self._out = self._out, []
@@ -209,6 +212,9 @@ class LeanSocket(AsyncSocket):
                     self._wake = loop.create_future()
                     await self._wake
                     self._wake = None
+                if direct is not None and direct.closing():
+                    self._discard()  # the reader ends with the connection
+                    return
                 if direct is not None and _CLOSE not in self._out:
                     if not direct.ready():
                         # Frames wait in _out (and count against the cap, as does what
@@ -216,9 +222,7 @@ class LeanSocket(AsyncSocket):
                         await direct.drained()
                         continue
                     batch, self._out = self._out, []
-                    if not direct.write_now(batch):
-                        self._queued = self._held = 0
-                        return  # the connection is closing; the reader ends with it
+                    direct.write_now(batch)
                     self._queued = self._held = direct.buffered()
                     continue
                 batch, self._out = self._out, []
@@ -228,7 +232,13 @@ class LeanSocket(AsyncSocket):
                         await self.ws.close()
                         return
                     self._queued -= len(frame)
-                    await self.ws.send(frame)
+                    try:
+                        await self.ws.send(frame)
+                    except (OSError, RuntimeError):
+                        # Gone meanwhile (uvicorn: ClientDisconnected, an OSError; or
+                        # RuntimeError once a close was sent): the reader ends with it.
+                        self._discard()
+                        return
         finally:
             if self._writing is asyncio.current_task():
                 self._writing = None

@@ -86,11 +86,22 @@ class DirectWrites:
         high-water mark, or the connection is gone and nothing will be written)."""
         return bool(self.protocol.writable.is_set())
 
+    def closing(self) -> bool:
+        """Whether the connection is closing or gone: nothing more is written to it, and
+        the ASGI ``receive`` answers ``websocket.disconnect`` (now or once it closes)."""
+        protocol = self.protocol
+        return bool(
+            protocol.disconnected
+            or protocol.close_sent
+            or protocol.conn.state is not State.OPEN
+            or protocol.transport.is_closing()
+        )
+
     def write_now(self, frames: list[str | bytes]) -> bool:
         """Writes ``frames`` in order, in one go; False once the connection is closing
         (nothing is written then)."""
         protocol = self.protocol
-        if (
+        if (  # closing(), inlined: this runs for every write
             protocol.disconnected
             or protocol.close_sent
             or protocol.conn.state is not State.OPEN

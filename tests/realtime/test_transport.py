@@ -4,19 +4,24 @@ Socket.IO v5 frames: order, pings, silent clients, and the polling → websocket
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import logging
 import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import engineio
 import httpx
 import pytest
+import uvicorn
 import websockets
 
-from chat.realtime.engine import LeanSocket
+from chat.realtime.engine import LeanEngineServer, LeanSocket
+from chat.realtime.websocket import LeanWebSocketProtocol
 from parley_client import user_hmac
-from tests.conftest import LiveServer, clear_database
+from tests.conftest import LiveServer, clear_database, free_port
 from tests.realtime.conftest import TIMEOUT, has_text, post_reply, text_of
 from tests.realtime.raw import CLIENT as NS
 from tests.realtime.raw import RawClient, auth_for
@@ -317,3 +322,54 @@ async def test_a_device_dropped_past_the_cap_is_disconnected_and_freed_at_once(
     finally:
         ws.transport.abort()
 
+
+async def test_frames_for_a_client_gone_abruptly_are_dropped_without_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The disconnect handlers' last words to the leaving socket (a presence broadcast
+    reaches it too) are queued after its reader ended: nobody may try to write them."""
+    eio = LeanEngineServer(async_mode="asgi", monitor_clients=False)
+    opened: list[str] = []
+    queued_at_disconnect: list[int] = []
+
+    @eio.on("connect")
+    async def on_connect(sid: str, environ: dict[str, Any]) -> None:
+        opened.append(sid)
+
+    @eio.on("disconnect")
+    async def on_disconnect(sid: str, reason: Any) -> None:
+        await eio.send(sid, "presence: gone")
+        queued_at_disconnect.append(len(eio.sockets[sid]._out))
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(
+        engineio.ASGIApp(eio), host="127.0.0.1", port=port, log_level="warning",
+        lifespan="off", ws=LeanWebSocketProtocol, ws_per_message_deflate=False,
+    ))
+    serving = asyncio.create_task(server.serve())
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while not server.started:
+                await asyncio.sleep(0.01)
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}/engine.io/?EIO=4&transport=websocket")
+            assert (await ws.recv()).startswith("0{")
+            sock = eio.sockets[opened[0]]
+            assert isinstance(sock, LeanSocket) and sock._direct is not None
+            ws.transport.abort()  # gone without a close frame
+            while not (queued_at_disconnect and not sock._out and sock._writing is None
+                       and not server.server_state.tasks):
+                await asyncio.sleep(0.01)
+        assert queued_at_disconnect[0] >= 1, "nothing was queued for it: the test proved nothing"
+        gc.collect()  # an unretrieved task exception is reported when the task is freed
+        await asyncio.sleep(0)
+        assert not unhandled, unhandled
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert not [t for t in asyncio.all_tasks() if "_writer" in t.get_coro().__qualname__]
+        assert not server.server_state.connections
+    finally:
+        loop.set_exception_handler(None)
+        server.should_exit = True
+        await serving
