@@ -12,13 +12,20 @@ and replaces only the websocket loop:
   takes the lean path of ``chat.realtime.dispatch`` (no packet objects, no task per
   event, the ack written straight to the socket); silent clients are closed by the server's ping check,
   which closes the websocket and so ends the reader;
-* outgoing frames go to a list that the socket's writer task empties in order; an emit
-  never waits for the network, and a socket whose TCP buffer is full makes only its own
-  writer wait, never the code that emitted to it;
+* outgoing frames go to a list; once per loop turn, everything in it is framed by hand
+  and written to uvicorn's transport in one write (``chat.realtime.ws_frames``). Only
+  while the transport's buffer is over its high-water mark (the client reads slower
+  than it is sent to) does a writer task of the socket's own wait for it to drain and
+  then write the backlog; an emit never waits for the network, and a slow client makes
+  only its own writer wait. Under another ASGI server (or with compression) the writer
+  task sends frame by frame through ASGI ``send`` for the socket's whole life;
 * what waits for one client is bounded: past ``max_queued_bytes`` (the setting
-  ``PARLEY_SOCKET_MAX_QUEUED_BYTES``) the client is too slow to keep up, and it is
-  dropped, its backlog freed (it reconnects and resyncs, as after any drop). The
-  long-polling queue has the same bound.
+  ``PARLEY_SOCKET_MAX_QUEUED_BYTES``), counting the frames in the list and what the
+  transport's buffer still holds, the client is too slow to keep up. It is dropped:
+  its backlog freed, its connection aborted at once (a websocket close would wait for
+  a client that does not read), its disconnect handlers run and it leaves its rooms,
+  as after any lost connection (it reconnects and resyncs). The long-polling queue has
+  the same bound.
 
 python-socketio runs on top, as ``chat.realtime.sio.LeanSocketIOServer``.
 """
@@ -58,7 +65,12 @@ class LeanSocket(AsyncSocket):
         # Frames waiting for the writer; a list the writer swaps for a fresh one (an
         # empty list is 56 bytes, an empty deque 600).
         self._out: list[Any] = []
-        self._queued = 0  # bytes waiting in ``_out`` (or in the polling queue)
+        # Bytes waiting for this client: in ``_out`` (or in the polling queue), plus
+        # ``_held``, what the transport still held after the last direct write. That
+        # one is not looked at again per frame: it only shrinks as the client reads,
+        # so the count errs high, and ``_room_for`` looks again before dropping anyone.
+        self._queued = 0
+        self._held = 0
         self._wake: asyncio.Future[None] | None = None
         self._writing: asyncio.Task[None] | None = None
         # Frames written straight to the transport (``chat.realtime.ws_frames``), by a
@@ -113,25 +125,41 @@ class LeanSocket(AsyncSocket):
         limit: int = self.server.max_queued_bytes
         if self._queued <= limit:
             return True
+        direct = self._direct
+        if direct is not None:  # what the transport holds now, not at the last write
+            held = direct.buffered()
+            self._queued += held - self._held
+            self._held = held
+            if self._queued <= limit:
+                return True
         log.warning(
             "%s: dropped: more than %d bytes waiting for a client that does not read",
             self.sid, limit,
         )
-        self._out = []
+        self._discard()
         while not self.queue.empty():  # the long-polling backlog
             self.queue.get_nowait()
             self.queue.task_done()
-        self._queued = 0
         if self._writing is not None:
             self._writing.cancel()  # it may be stuck on a full TCP buffer
+        if direct is not None:
+            # Ended outright: a websocket close would wait for the client to read. The
+            # reader then gets its disconnect and ends, as after any lost connection.
+            direct.abort()
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
+        self._discard()  # what its disconnect handlers queued for it, and the close marker
         # Gone at once (python-engineio forgets a closed socket when it next looks it up,
         # which a frame emit, handing frames to sockets directly, does not do).
         if self.server.sockets.get(self.sid) is self:
             del self.server.sockets[self.sid]
-        if self.ws is not None:
+        if self.ws is not None and direct is None:
             self.server.start_background_task(self.ws.close)
         return False
+
+    def _discard(self) -> None:
+        """Forgets what waits for this client: nothing more will reach it."""
+        self._out = []
+        self._queued = self._held = 0
 
     async def close(
         self, wait: bool = True, abort: bool = False, reason: Any = None
@@ -162,11 +190,14 @@ class LeanSocket(AsyncSocket):
         if direct is None or self._writing is not None or not self._out:
             return
         if not direct.ready() or _CLOSE in self._out:
+            if direct.closing():  # the reader ends with the connection; no one to write to
+                self._discard()
+                return
             self._writing = asyncio.ensure_future(self._writer())
             return
         batch, self._out = self._out, []
-        self._queued -= sum(map(len, batch))
         direct.write_now(batch)  # False: closing; the reader ends with the connection
+        self._queued = self._held = direct.buffered()
 
     async def _writer(self) -> None:
         """The only one who writes to the websocket while it runs: frames go out in the
@@ -181,16 +212,18 @@ class LeanSocket(AsyncSocket):
                     self._wake = loop.create_future()
                     await self._wake
                     self._wake = None
+                if direct is not None and direct.closing():
+                    self._discard()  # the reader ends with the connection
+                    return
                 if direct is not None and _CLOSE not in self._out:
                     if not direct.ready():
-                        # Frames wait in _out (and count against the cap) until the
-                        # client has read enough.
+                        # Frames wait in _out (and count against the cap, as does what
+                        # the transport holds) until the client has read enough.
                         await direct.drained()
                         continue
                     batch, self._out = self._out, []
-                    self._queued -= sum(map(len, batch))
-                    if not direct.write_now(batch):
-                        return  # the connection is closing; the reader ends with it
+                    direct.write_now(batch)
+                    self._queued = self._held = direct.buffered()
                     continue
                 batch, self._out = self._out, []
                 for frame in batch:
@@ -199,7 +232,13 @@ class LeanSocket(AsyncSocket):
                         await self.ws.close()
                         return
                     self._queued -= len(frame)
-                    await self.ws.send(frame)
+                    try:
+                        await self.ws.send(frame)
+                    except (OSError, RuntimeError):
+                        # Gone meanwhile (uvicorn: ClientDisconnected, an OSError; or
+                        # RuntimeError once a close was sent): the reader ends with it.
+                        self._discard()
+                        return
         finally:
             if self._writing is asyncio.current_task():
                 self._writing = None
@@ -296,6 +335,7 @@ class LeanSocket(AsyncSocket):
 
     def _adopt_polling_queue(self) -> None:
         """Packets queued for the long-poll that never came go out on the websocket."""
+        self._queued = 0  # counted again as frames
         while not self.queue.empty():
             pkt = self.queue.get_nowait()
             self.queue.task_done()

@@ -16,7 +16,10 @@ uvicorn's ``WebSocketsSansIOProtocol`` with the same behaviour and less memory:
   connection lives, so that generator is swapped for a fresh frame parser in the same
   state (waiting for a frame's first byte, nothing buffered), when it is in that state.
 
-Everything else, framing included, is uvicorn's.
+Everything else is uvicorn's, reading frames included. Writing them is uvicorn's only
+for what goes through ASGI ``send`` (the handshake, a close, frames of a websocket with
+compression): Parley's sockets frame the rest by hand and write it to the transport
+themselves (``chat.realtime.ws_frames``).
 """
 
 from __future__ import annotations
@@ -70,9 +73,6 @@ class Mailbox:
 
     def empty(self) -> bool:
         return not self._items
-
-    def qsize(self) -> int:
-        return len(self._items)
 
     async def get(self) -> Any:
         while not self._items:

@@ -86,11 +86,22 @@ class DirectWrites:
         high-water mark, or the connection is gone and nothing will be written)."""
         return bool(self.protocol.writable.is_set())
 
+    def closing(self) -> bool:
+        """Whether the connection is closing or gone: nothing more is written to it, and
+        the ASGI ``receive`` answers ``websocket.disconnect`` (now or once it closes)."""
+        protocol = self.protocol
+        return bool(
+            protocol.disconnected
+            or protocol.close_sent
+            or protocol.conn.state is not State.OPEN
+            or protocol.transport.is_closing()
+        )
+
     def write_now(self, frames: list[str | bytes]) -> bool:
         """Writes ``frames`` in order, in one go; False once the connection is closing
         (nothing is written then)."""
         protocol = self.protocol
-        if (
+        if (  # closing(), inlined: this runs for every write
             protocol.disconnected
             or protocol.close_sent
             or protocol.conn.state is not State.OPEN
@@ -102,6 +113,17 @@ class DirectWrites:
         else:
             protocol.transport.write(b"".join([frame(f) for f in frames]))
         return True
+
+    def buffered(self) -> int:
+        """Bytes written that the transport still holds (the kernel's buffer is full)."""
+        return int(self.protocol.transport.get_write_buffer_size())
+
+    def abort(self) -> None:
+        """Ends the connection now, dropping what the transport holds: for a client that
+        does not read, a websocket close (which waits until the transport takes writes)
+        would wait forever. uvicorn's ``connection_lost`` then hands the app its
+        ``websocket.disconnect``."""
+        self.protocol.transport.abort()
 
     async def drained(self) -> None:
         """Returns once the transport's buffer is below its low-water mark (or the

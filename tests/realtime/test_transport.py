@@ -4,19 +4,24 @@ Socket.IO v5 frames: order, pings, silent clients, and the polling → websocket
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import logging
 import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import engineio
 import httpx
 import pytest
+import uvicorn
 import websockets
 
-from chat.realtime.engine import LeanSocket
+from chat.realtime.engine import LeanEngineServer, LeanSocket
+from chat.realtime.websocket import LeanWebSocketProtocol
 from parley_client import user_hmac
-from tests.conftest import LiveServer, clear_database
+from tests.conftest import LiveServer, clear_database, free_port
 from tests.realtime.conftest import TIMEOUT, has_text, post_reply, text_of
 from tests.realtime.raw import CLIENT as NS
 from tests.realtime.raw import RawClient, auth_for
@@ -249,3 +254,122 @@ async def test_a_long_polling_client_that_stops_polling_is_dropped_past_the_queu
     assert stalled.queue.empty(), "its backlog is freed"
     assert sent * len(filler) < 4 * cap, "dropped long after the cap"
     await laptop.wait_for("message", has_text(f"{sent - 1} {filler}"), timeout=TIMEOUT)
+
+
+def bytes_waiting(stalled: LeanSocket) -> int:
+    """What the server holds for ``stalled``: its frames not yet written, and what its
+    transport holds of those written (above the kernel's buffers)."""
+    assert stalled._direct is not None
+    transport = stalled._direct.protocol.transport
+    return sum(len(f) for f in stalled._out if isinstance(f, str)) + int(
+        transport.get_write_buffer_size()
+    )
+
+
+@pytest.mark.parametrize("reads_a_little", [False, True], ids=["never-reads", "reads-once"])
+async def test_a_device_dropped_past_the_cap_is_disconnected_and_freed_at_once(
+    custom_server: Any, reads_a_little: bool
+) -> None:
+    cap = 128 * 1024
+    live = await custom_server(socket_max_queued_bytes=cap)
+    sio = live.app.state.realtime.sio
+    sockets = sio.eio.sockets
+    ws, eio_sid = await stalled_device(live, "ada")
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while (sid := sio.manager.sid_from_eio_sid(eio_sid, NS)) is None:
+                await asyncio.sleep(0.01)
+        stalled = sockets[eio_sid]
+        assert isinstance(stalled, LeanSocket) and stalled._direct is not None
+        connection = stalled._direct.protocol  # uvicorn's, under the ASGI websocket
+        filler = "x" * 9_500
+        peak = 0
+
+        async def send_until(done: Any) -> None:
+            """Frames for the device, one per loop turn (each its own write)."""
+            nonlocal peak
+            async with asyncio.timeout(60):
+                while not done():
+                    await sio.emit("filler", filler, to=sid, namespace=NS)
+                    await asyncio.sleep(0)
+                    peak = max(peak, bytes_waiting(stalled))
+
+        if reads_a_little:
+            # Until frames wait in the socket's list (the transport's buffer is full);
+            # then the device reads until they are all handed to the transport.
+            await send_until(lambda: len(stalled._out) >= 3)
+            async with asyncio.timeout(TIMEOUT):
+                while stalled._out:
+                    await ws.recv()
+            assert eio_sid in sockets, "dropped while it was reading"
+        # Far past the kernel buffers and the cap, as fast as the server writes.
+        await send_until(lambda: eio_sid not in sockets)
+        # Never much more than the cap, what the transport holds included (it holds at
+        # least its high-water mark, 64 KB, before frames wait in the socket's list).
+        assert peak > cap // 2, "the device never had to wait: the test proved nothing"
+        assert peak <= cap + 1024, f"{peak} bytes held for a client with a cap of {cap}"
+        # The connection is ended, not left waiting for a client that never reads.
+        async with asyncio.timeout(TIMEOUT):
+            while not connection.disconnected or stalled._writing is not None:
+                await asyncio.sleep(0.01)
+        assert connection not in connection.connections
+        assert connection.transport.get_write_buffer_size() == 0
+        assert stalled.closed and not stalled._out and stalled._queued == 0
+        # The server cleaned up as after any lost connection: out of every room and
+        # of its namespace.
+        assert not any(sid in members for rooms in sio.manager.rooms.values() for members in rooms.values())
+        assert sid not in sio.namespace_handlers[NS].peers
+    finally:
+        ws.transport.abort()
+
+
+async def test_frames_for_a_client_gone_abruptly_are_dropped_without_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The disconnect handlers' last words to the leaving socket (a presence broadcast
+    reaches it too) are queued after its reader ended: nobody may try to write them."""
+    eio = LeanEngineServer(async_mode="asgi", monitor_clients=False)
+    opened: list[str] = []
+    queued_at_disconnect: list[int] = []
+
+    @eio.on("connect")
+    async def on_connect(sid: str, environ: dict[str, Any]) -> None:
+        opened.append(sid)
+
+    @eio.on("disconnect")
+    async def on_disconnect(sid: str, reason: Any) -> None:
+        await eio.send(sid, "presence: gone")
+        queued_at_disconnect.append(len(eio.sockets[sid]._out))
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(
+        engineio.ASGIApp(eio), host="127.0.0.1", port=port, log_level="warning",
+        lifespan="off", ws=LeanWebSocketProtocol, ws_per_message_deflate=False,
+    ))
+    serving = asyncio.create_task(server.serve())
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while not server.started:
+                await asyncio.sleep(0.01)
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}/engine.io/?EIO=4&transport=websocket")
+            assert (await ws.recv()).startswith("0{")
+            sock = eio.sockets[opened[0]]
+            assert isinstance(sock, LeanSocket) and sock._direct is not None
+            ws.transport.abort()  # gone without a close frame
+            while not (queued_at_disconnect and not sock._out and sock._writing is None
+                       and not server.server_state.tasks):
+                await asyncio.sleep(0.01)
+        assert queued_at_disconnect[0] >= 1, "nothing was queued for it: the test proved nothing"
+        gc.collect()  # an unretrieved task exception is reported when the task is freed
+        await asyncio.sleep(0)
+        assert not unhandled, unhandled
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert not [t for t in asyncio.all_tasks() if "_writer" in t.get_coro().__qualname__]
+        assert not server.server_state.connections
+    finally:
+        loop.set_exception_handler(None)
+        server.should_exit = True
+        await serving
