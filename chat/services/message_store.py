@@ -181,9 +181,19 @@ _LOCK_CONVERSATIONS = (
 # size and asyncpg prepares it once per connection (an IN list is a new statement, and
 # a new prepare round trip, for each size).
 _TEXTS = ARRAY(String)
-_REPEATS_PG = select(_messages).where(
-    _messages.c.workspace_id == any_(bindparam("b_ws", type_=_TEXTS)),
-    _messages.c.client_message_id == any_(bindparam("b_keys", type_=_TEXTS)),
+# A lookup in the unique index per (workspace, key) pair, forced by LATERAL (and its
+# LIMIT, which keeps the planner from turning it back into a plain join): with two
+# "= ANY" conditions (or a plain join) the planner, misled by statistics that a burst of
+# messages had outdated, looked up the workspace alone and filtered all of its messages
+# by key, or scanned the table (measured: 5-10 ms a group at 12,000 messages, growing
+# with them; a lookup per pair stays under a millisecond).
+_REPEATS_PG = (
+    text(
+        "SELECT m.* FROM unnest(:b_ws, :b_keys) AS k(ws, key) CROSS JOIN LATERAL"
+        " (SELECT * FROM messages WHERE workspace_id = k.ws AND client_message_id = k.key LIMIT 1) AS m"
+    )
+    .bindparams(bindparam("b_ws", type_=_TEXTS), bindparam("b_keys", type_=_TEXTS))
+    .columns(*_messages.c)
 )
 _LOCK_CONVERSATIONS_PG = (
     select(_conversations)
@@ -310,10 +320,12 @@ class _Store:
         keyed = {(it.workspace_id, it.client_message_id) for it in self.items if it.client_message_id}
         existing: dict[tuple[str, str], Row] = {}
         if keyed:
-            rows = await self.conn.execute(
-                _REPEATS if self.sqlite else _REPEATS_PG,
-                {"b_ws": list({ws for ws, _ in keyed}), "b_keys": list({k for _, k in keyed})},
-            )
+            if self.sqlite:
+                params = {"b_ws": list({ws for ws, _ in keyed}), "b_keys": list({k for _, k in keyed})}
+            else:
+                pairs = list(keyed)
+                params = {"b_ws": [ws for ws, _ in pairs], "b_keys": [k for _, k in pairs]}
+            rows = await self.conn.execute(_REPEATS if self.sqlite else _REPEATS_PG, params)
             existing = {
                 (r.workspace_id, r.client_message_id): Row(**r._mapping)
                 for r in rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -250,3 +251,42 @@ async def test_a_client_message_id_stored_by_another_process_meanwhile_answers_t
     assert sorted(m["content"]["text"] for m in history[1:]) == sorted(
         ["before", "after", here.message["content"]["text"]]
     )
+
+
+async def test_repeat_keys_are_looked_up_one_by_one_in_their_index(
+    services: Any, workspace: dict[str, str]
+) -> None:
+    """PostgreSQL: the client_message_id lookup of a group uses the unique index per
+    key even while the statistics are those of an empty table (a burst of messages
+    into a new database), rather than filtering every message of the workspace."""
+    if services.db.is_sqlite:
+        pytest.skip("the PostgreSQL statement's plan")
+    from chat.services.message_store import _REPEATS_PG
+
+    ws = workspace["workspace_id"]
+    convs = await open_conversations(services, ws, 4)
+    await asyncio.gather(*(
+        services.conversations.post_message(text_in(ws, convs[i % 4], str(i), client_message_id=f"k{i}"))
+        for i in range(1200)
+    ))
+    keys = [f"k{i}" for i in range(0, 1200, 12)] + ["unknown"]
+    async with services.db.engine.connect() as conn:
+        compiled = _REPEATS_PG.compile(dialect=conn.dialect)
+        sql = str(compiled).replace("%(b_ws)s", "$1").replace("%(b_keys)s", "$2")
+        raw = await conn.get_raw_connection()
+        plan = await raw.driver_connection.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", [ws] * len(keys), keys)
+        found = await conn.execute(_REPEATS_PG, {"b_ws": [ws] * len(keys), "b_keys": keys})
+        assert sorted(r.client_message_id for r in found) == sorted(keys[:-1])
+    nodes = []
+
+    def walk(node: dict[str, Any]) -> None:
+        nodes.append((node["Node Type"], node.get("Relation Name"), node.get("Index Name")))
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(json.loads(plan)[0]["Plan"] if isinstance(plan, str) else plan[0]["Plan"])
+    on_messages = [n for n in nodes if n[1] == "messages"]
+    assert on_messages and all(
+        kind in ("Index Scan", "Index Only Scan") and index == "messages_workspace_id_client_message_id_key"
+        for kind, _, index in on_messages
+    ), nodes
