@@ -187,9 +187,11 @@ _TEXTS = ARRAY(String)
 # messages had outdated, looked up the workspace alone and filtered all of its messages
 # by key, or scanned the table (measured: 5-10 ms a group at 12,000 messages, growing
 # with them; a lookup per pair stays under a millisecond).
+_REPEAT_COLUMNS = ", ".join(f"m.{c.name}" for c in _messages.c)  # by name: tables made by
+# migrations hold some columns in another order than the model
 _REPEATS_PG = (
     text(
-        "SELECT m.* FROM unnest(:b_ws, :b_keys) AS k(ws, key) CROSS JOIN LATERAL"
+        f"SELECT {_REPEAT_COLUMNS} FROM unnest(:b_ws, :b_keys) AS k(ws, key) CROSS JOIN LATERAL"
         " (SELECT * FROM messages WHERE workspace_id = k.ws AND client_message_id = k.key LIMIT 1) AS m"
     )
     .bindparams(bindparam("b_ws", type_=_TEXTS), bindparam("b_keys", type_=_TEXTS))
