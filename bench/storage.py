@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import select
 
-from chat.app import build_services
 from chat.db import models as m
 from chat.db.engine import Database
 from chat.db.migrate import ensure_schema
 from chat.domain.enums import Direction
+from chat.services.assembly import build_services
 from chat.services.conversations import NewMessage
 from chat.services.identities import contact_for_address
 from chat.settings import Settings

@@ -236,9 +236,9 @@ def _bot_shell(args: argparse.Namespace, _settings: Settings) -> int:
 
 
 def _with_services(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    from chat.app import build_services
     from chat.db.engine import Database
     from chat.db.migrate import ensure_schema
+    from chat.services.assembly import build_services
 
     async def run() -> Any:
         await ensure_schema(settings.database_url)
