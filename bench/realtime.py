@@ -398,6 +398,8 @@ How it is measured (bench/realtime.py, bench/scenarios.py):
   5 µs of its core per delivered message, so it can count about 190,000/s; each window
   reports its CPU use ("loadgen CPU") next to the server's, so a saturated load
   generator would show.
+- Order: scenario by scenario, each on every target in turn (`--order scenario`), so a
+  baseline and Parley are measured seconds apart on a machine whose speed drifts.
 - Servers: a fresh process per scenario, pinned to core 0. Baselines are
   bench/relays/node/relay.js (socket.io 4, websocket only, perMessageDeflate off) and
   bench/relays/bare_sio.py (python-socketio AsyncServer, ASGI, uvicorn with uvloop +
@@ -471,6 +473,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--logs", metavar="DIR", type=Path, help="keep server logs here (default: a temp dir)"
     )
+    ap.add_argument(
+        "--order",
+        choices=["scenario", "target"],
+        default="scenario",
+        help="scenario: each scenario runs on every target in turn (default); target: "
+        "every scenario of one target, then the next target",
+    )
     args = ap.parse_args(argv)
 
     names = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -491,14 +500,24 @@ def main(argv: list[str] | None = None) -> int:
     command = f"{shown} bench/realtime.py " + " ".join(argv if argv is not None else sys.argv[1:])
     _progress(f"[bench] {pinning}; server logs in {log_dir}")
 
-    results: list[TargetResult] = []
-    for name in names:
-        _progress(f"[bench] target {name}")
-        quiet = args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 60.0)
-        r = run_target(TARGETS[name](), chosen, args.quick, log_dir, quiet)
-        if r.skipped:
-            _progress(f"[bench] SKIPPED {name}: {r.skipped}")
-        results.append(r)
+    quiet = args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 60.0)
+    by_name = {name: TargetResult(name, TARGETS[name]().description) for name in names}
+    # Scenario by scenario, every target in turn: a baseline and Parley are measured
+    # seconds apart, not minutes (on a shared machine the speed drifts; Node's ack rate
+    # moved 2.7x between two runs 14 minutes apart).
+    for sc in chosen if args.order == "scenario" else [None]:
+        for name in names:
+            merged = by_name[name]
+            if merged.skipped:
+                continue
+            _progress(f"[bench] target {name}" + (f", {sc.key}" if sc else ""))
+            r = run_target(TARGETS[name](), [sc] if sc else chosen, args.quick, log_dir, quiet)
+            merged.results.update(r.results)
+            merged.errors.update(r.errors)
+            if r.skipped:
+                merged.skipped = r.skipped
+                _progress(f"[bench] SKIPPED {name}: {r.skipped}")
+    results = list(by_name.values())
 
     print(summary_table(results))
     print()
