@@ -48,6 +48,9 @@ from chat.realtime.ws_frames import DirectWrites
 log = logging.getLogger(__name__)
 
 _CLOSE = object()  # among the frames: close the websocket once what precedes is written
+# How long a close may wait for the client to read what comes before it (the close
+# frame included); past that the connection is aborted.
+CLOSE_SECONDS = 10.0
 
 
 
@@ -218,30 +221,56 @@ class LeanSocket(AsyncSocket):
                 if direct is not None and _CLOSE not in self._out:
                     if not direct.ready():
                         # Frames wait in _out (and count against the cap, as does what
-                        # the transport holds) until the client has read enough.
-                        await direct.drained()
+                        # the transport holds) until the client has read enough, or
+                        # until a close comes (it must not wait for a reader forever).
+                        drain = asyncio.ensure_future(direct.drained())
+                        try:
+                            while not drain.done() and _CLOSE not in self._out:
+                                self._wake = loop.create_future()
+                                await asyncio.wait((drain, self._wake), return_when=asyncio.FIRST_COMPLETED)
+                                self._wake = None
+                        finally:
+                            drain.cancel()
                         continue
                     batch, self._out = self._out, []
                     direct.write_now(batch)
                     self._queued = self._held = direct.buffered()
                     continue
-                batch, self._out = self._out, []
-                for frame in batch:
-                    if frame is _CLOSE:
-                        self._out = []
-                        await self.ws.close()
-                        return
-                    self._queued -= len(frame)
+                if direct is not None:
+                    # A close waits for the client to read what comes before it; one
+                    # that does not read is cut off, not waited for without end.
                     try:
-                        await self.ws.send(frame)
-                    except (OSError, RuntimeError):
-                        # Gone meanwhile (uvicorn: ClientDisconnected, an OSError; or
-                        # RuntimeError once a close was sent): the reader ends with it.
+                        async with asyncio.timeout(CLOSE_SECONDS):
+                            await self._send_through_close()
+                    except TimeoutError:
+                        log.info("%s: closed without its close frame: the client does not read", self.sid)
+                        direct.abort()
                         self._discard()
-                        return
+                    return
+                if await self._send_through_close():
+                    return
         finally:
             if self._writing is asyncio.current_task():
                 self._writing = None
+
+    async def _send_through_close(self) -> bool:
+        """Sends the waiting frames through ASGI, in order; True once the websocket is
+        closed or gone (nothing more will be sent)."""
+        batch, self._out = self._out, []
+        for frame in batch:
+            if frame is _CLOSE:
+                self._out = []
+                await self.ws.close()
+                return True
+            self._queued -= len(frame)
+            try:
+                await self.ws.send(frame)
+            except (OSError, RuntimeError):
+                # Gone meanwhile (uvicorn: ClientDisconnected, an OSError; or
+                # RuntimeError once a close was sent): the reader ends with it.
+                self._discard()
+                return True
+        return False
 
     # -- receiving -----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 import websockets
 
+from chat.realtime import engine
 from chat.realtime.engine import LeanEngineServer, LeanSocket
 from chat.realtime.websocket import LeanWebSocketProtocol
 from parley_client import user_hmac
@@ -318,6 +319,39 @@ async def test_a_device_dropped_past_the_cap_is_disconnected_and_freed_at_once(
         # The server cleaned up as after any lost connection: out of every room and
         # of its namespace.
         assert not any(sid in members for rooms in sio.manager.rooms.values() for members in rooms.values())
+        assert sid not in sio.namespace_handlers[NS].peers
+    finally:
+        ws.transport.abort()
+
+
+async def test_a_close_for_a_device_that_does_not_read_is_cut_off_in_bounded_time(
+    custom_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server disconnects a device whose transport is full (under its cap): the
+    close frame cannot be written, so after ``CLOSE_SECONDS`` the connection is aborted
+    instead of waiting for a client that never reads."""
+    monkeypatch.setattr(engine, "CLOSE_SECONDS", 0.5)
+    live = await custom_server()
+    sio = live.app.state.realtime.sio
+    sockets = sio.eio.sockets
+    ws, eio_sid = await stalled_device(live, "ada")
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while (sid := sio.manager.sid_from_eio_sid(eio_sid, NS)) is None:
+                await asyncio.sleep(0.01)
+        stalled = sockets[eio_sid]
+        assert isinstance(stalled, LeanSocket) and stalled._direct is not None
+        connection = stalled._direct.protocol
+        async with asyncio.timeout(30):
+            while len(stalled._out) < 3:  # the transport is full: frames wait here
+                await sio.emit("filler", "x" * 9_500, to=sid, namespace=NS)
+                await asyncio.sleep(0)
+        assert not connection.disconnected
+        await sio.eio.disconnect(eio_sid)  # as its ping timeout does
+        async with asyncio.timeout(TIMEOUT):
+            while not connection.disconnected or stalled._writing is not None:
+                await asyncio.sleep(0.01)
+        assert stalled.closed and not stalled._out
         assert sid not in sio.namespace_handlers[NS].peers
     finally:
         ws.transport.abort()
