@@ -267,6 +267,17 @@ def bytes_waiting(stalled: LeanSocket) -> int:
     )
 
 
+async def stalled_socket(sio: Any, eio_sid: str) -> tuple[str, LeanSocket]:
+    """The Socket.IO sid of a stalled device once it has joined, and its server socket
+    (writing straight to uvicorn's transport)."""
+    async with asyncio.timeout(TIMEOUT):
+        while (sid := sio.manager.sid_from_eio_sid(eio_sid, NS)) is None:
+            await asyncio.sleep(0.01)
+    stalled = sio.eio.sockets[eio_sid]
+    assert isinstance(stalled, LeanSocket) and stalled._direct is not None
+    return sid, stalled
+
+
 @pytest.mark.parametrize("reads_a_little", [False, True], ids=["never-reads", "reads-once"])
 async def test_a_device_dropped_past_the_cap_is_disconnected_and_freed_at_once(
     custom_server: Any, reads_a_little: bool
@@ -277,11 +288,8 @@ async def test_a_device_dropped_past_the_cap_is_disconnected_and_freed_at_once(
     sockets = sio.eio.sockets
     ws, eio_sid = await stalled_device(live, "ada")
     try:
-        async with asyncio.timeout(TIMEOUT):
-            while (sid := sio.manager.sid_from_eio_sid(eio_sid, NS)) is None:
-                await asyncio.sleep(0.01)
-        stalled = sockets[eio_sid]
-        assert isinstance(stalled, LeanSocket) and stalled._direct is not None
+        sid, stalled = await stalled_socket(sio, eio_sid)
+        assert stalled._direct is not None
         connection = stalled._direct.protocol  # uvicorn's, under the ASGI websocket
         filler = "x" * 9_500
         peak = 0
@@ -333,14 +341,10 @@ async def test_a_close_for_a_device_that_does_not_read_is_cut_off_in_bounded_tim
     monkeypatch.setattr(engine, "CLOSE_SECONDS", 0.5)
     live = await custom_server()
     sio = live.app.state.realtime.sio
-    sockets = sio.eio.sockets
     ws, eio_sid = await stalled_device(live, "ada")
     try:
-        async with asyncio.timeout(TIMEOUT):
-            while (sid := sio.manager.sid_from_eio_sid(eio_sid, NS)) is None:
-                await asyncio.sleep(0.01)
-        stalled = sockets[eio_sid]
-        assert isinstance(stalled, LeanSocket) and stalled._direct is not None
+        sid, stalled = await stalled_socket(sio, eio_sid)
+        assert stalled._direct is not None
         connection = stalled._direct.protocol
         async with asyncio.timeout(30):
             while len(stalled._out) < 3:  # the transport is full: frames wait here
