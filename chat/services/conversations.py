@@ -116,10 +116,7 @@ class Conversations:
         except BaseException:
             self._rows.forget()
             raise
-        if unchanged:
-            self._rows.keep(seen)
-        else:
-            self._rows.forget()
+        self._rows.keep(seen if unchanged else None)  # None: forgets them
         return results
 
     async def _store_alone(self, new: NewMessage) -> Posted:
